@@ -1,0 +1,1 @@
+"""Autotuning: schedule search spaces, cost model, search, measurement and the tuning database."""

@@ -1,0 +1,223 @@
+"""Command line: `python -m compiler <verb> ...`.
+
+    opt FILE [-p PIPELINE] [-o OUT]   parse, verify, run passes, print the IR (like mlir-opt)
+    run FILE [--input NAME=file.npy] [--dim SYM=N] [--seed S] [-o out.npz]
+                                      run a module on the reference interpreter
+    ops [NAME]                        list the registered ops, or show one op's schema
+    bench ir-text [--ops N]           print+parse speed of an N-op module
+
+User errors (bad text, bad IR, bad options) print one message and exit with status 1, never a
+Python traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+class UserError(Exception):
+    """An error in what the user gave us: printed as one message, exit status 1."""
+
+
+def _read_module(path: str):
+    from compiler import ir
+    if path == "-":
+        return ir.parse(sys.stdin.read(), filename="<stdin>")
+    try:
+        return ir.load(path)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not an IR file") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file (IR text expected)") from None
+
+
+def cmd_opt(args: argparse.Namespace) -> int:
+    """Parse, verify, run the pipeline, print or write the result."""
+    from compiler import ir
+    from passes import available_passes, parse_pipeline
+    from passes.registry import pass_options
+
+    if args.list_passes:
+        for name, cls in sorted(available_passes().items()):
+            opts = ", ".join(f"{o}: {t} = {d!r}" for o, t, d in pass_options(cls))
+            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            print(f"{name}{'{' + opts + '}' if opts else ''}\n    {doc}")
+        return 0
+    if not args.file:
+        raise UserError("opt needs an IR file (or - for standard input)")
+    module = _read_module(args.file)
+    ir.verify(module)
+    if args.pipeline:
+        parse_pipeline(args.pipeline).run(module)
+    if args.output:
+        ir.save(module, args.output)
+    else:
+        sys.stdout.write(ir.print_module(module, inline_limit=None if args.inline_all else 16))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the entry function on given or random inputs; print a summary of each output."""
+    from compiler import ir
+
+    module = _read_module(args.file)
+    ir.verify(module)
+    fn = module.function(args.function) if args.function else module.main
+    dims = _parse_dims(args.dim)
+    given = dict(_split_pair(s, "--input") for s in args.input)
+    rng = np.random.default_rng(args.seed)
+    inputs = []
+    for i, a in enumerate(fn.args):
+        key = a.name or str(i)
+        if key in given:
+            try:
+                inputs.append(np.load(given.pop(key)))
+            except OSError as e:
+                raise UserError(f"--input {key}: {e}") from None
+            continue
+        inputs.append(random_input(a.type, dims, module.dim_bounds, rng, what=f"%{key}"))
+    if given:
+        raise UserError(f"--input names no argument of @{fn.name}: {', '.join(given)}; its "
+                        f"arguments are {', '.join('%' + (a.name or '?') for a in fn.args)}")
+    try:
+        outs = ir.interpret(module, *inputs, function=fn.name)
+    except ValueError as e:  # input checks
+        raise UserError(str(e)) from None
+    for i, out in enumerate(outs):
+        flat = out.reshape(-1)
+        head = ", ".join(str(v) for v in flat[:6]) + (", ..." if flat.size > 6 else "")
+        print(f"output {i}: {out.dtype}{list(out.shape)} [{head}]")
+    if args.output:
+        np.savez(args.output, *outs)
+        print(f"wrote {len(outs)} outputs to {args.output}")
+    return 0
+
+
+def random_input(t, dims: dict[str, int], bounds: dict, rng: np.random.Generator,
+                 what: str = "input") -> np.ndarray:
+    """A random array of type t; symbolic dims from `dims`, else their lower bound, else 1."""
+    shape = []
+    for d in t.shape:
+        if isinstance(d, int):
+            shape.append(d)
+        elif d in dims:
+            shape.append(dims[d])
+        else:
+            shape.append(max(bounds.get(d, (1, None))[0], 1))
+    npd = t.dtype.np_dtype
+    if t.dtype.is_bool:
+        return rng.random(shape) < 0.5
+    if t.dtype.is_int:
+        info = np.iinfo(npd)
+        return rng.integers(max(info.min, -100), min(info.max, 100), size=shape).astype(npd)
+    return rng.standard_normal(shape).astype(npd)
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    """List ops with their operands and attributes."""
+    from compiler.ir import all_ops
+
+    ops = all_ops()
+    if args.name:
+        if args.name not in ops:
+            raise UserError(f"unknown op '{args.name}'")
+        ops = {args.name: ops[args.name]}
+    for name, od in sorted(ops.items()):
+        operands = ", ".join(f"{n}{k}" for n, k in od.operand_specs)
+        attrs = ", ".join(f"{k}: {s.kind}" + ("" if s.required else f" = {s.default!r}")
+                          for k, s in od.attrs.items())
+        traits = ", ".join(sorted(od.traits))
+        print(f"{name}({operands})" + (f" {{{attrs}}}" if attrs else "") + f"  [{traits}]")
+        if args.name or args.verbose:
+            print(f"    {od.doc}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run a named benchmark."""
+    if args.what == "ir-text":
+        from compiler.bench import ir_text
+        ir_text.run(args.ops, args.repeat)
+        return 0
+    raise UserError(f"unknown benchmark '{args.what}'; available: ir-text")
+
+
+def _split_pair(text: str, flag: str) -> tuple[str, str]:
+    key, eq, value = text.partition("=")
+    if not eq or not key:
+        raise UserError(f"{flag} expects NAME=VALUE, got {text!r}")
+    return key.lstrip("%?"), value
+
+
+def _parse_dims(items: Sequence[str]) -> dict[str, int]:
+    out = {}
+    for s in items:
+        k, v = _split_pair(s, "--dim")
+        try:
+            out[k] = int(v)
+        except ValueError:
+            raise UserError(f"--dim {k}: {v!r} is not an integer") from None
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m compiler",
+                                description="A deep-learning compiler: graph IR, passes, codegen.")
+    sub = p.add_subparsers(dest="verb", metavar="VERB")
+    o = sub.add_parser("opt", help="parse, verify and transform IR text (like mlir-opt)")
+    o.add_argument("file", nargs="?", help="IR text file, or - for standard input")
+    o.add_argument("-p", "--passes", dest="pipeline", help='pipeline, e.g. "prune-dead"')
+    o.add_argument("-o", "--output", help="write the result here (with .safetensors weights)")
+    o.add_argument("--inline-all", action="store_true", help="print every constant inline")
+    o.add_argument("--list-passes", action="store_true", help="list passes and their options")
+    o.set_defaults(func=cmd_opt)
+    r = sub.add_parser("run", help="run a module on the reference interpreter")
+    r.add_argument("file", help="IR text file (its .safetensors weights are read too)")
+    r.add_argument("--function", help="function to run (default @main)")
+    r.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
+                   help="an input array; others are random")
+    r.add_argument("--dim", action="append", default=[], metavar="SYM=N",
+                   help="size of a symbolic dim for random inputs")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("-o", "--output", help="save the outputs to this .npz file")
+    r.set_defaults(func=cmd_run)
+    s = sub.add_parser("ops", help="list the registered ops")
+    s.add_argument("name", nargs="?")
+    s.add_argument("-v", "--verbose", action="store_true", help="show each op's doc line")
+    s.set_defaults(func=cmd_ops)
+    b = sub.add_parser("bench", help="run a benchmark (ir-text: print/parse speed)")
+    b.add_argument("what", help="benchmark name: ir-text")
+    b.add_argument("--ops", type=int, default=10_000, help="ops in the module (ir-text)")
+    b.add_argument("--repeat", type=int, default=5, help="timed repeats; the median is shown")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from compiler.ir import BuildError, InterpreterError, ParseError, VerificationError
+    from passes import PassError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except (UserError, ParseError, VerificationError, PassError, BuildError,
+            InterpreterError, KeyError) as e:
+        msg = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
+        # parse and verify errors already start with "file:line: error:"
+        print(msg if "error:" in msg.split("\n", 1)[0] else f"error: {msg}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

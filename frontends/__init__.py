@@ -1,0 +1,1 @@
+"""Frontends: ONNX and PyTorch models imported into the graph IR (see issue: frontends)."""
