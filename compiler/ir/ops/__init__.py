@@ -1,0 +1,2 @@
+"""Op declarations, one module per family; importing this package registers them all."""
+from . import constant, elementwise, reduction, normalization, linalg, movement, quantization, nn  # noqa: F401
