@@ -46,7 +46,7 @@ class FunctionBuilder:
         """Store `array` as a module constant and return the value that reads it."""
         arr = np.asarray(array, dtype=None if dtype is None else dt.dtype(dtype).np_dtype)
         key = self.module.add_constant(arr, name)
-        return self.op("constant", name=key)  # type: ignore[return-value]
+        return self.op("constant", name=key, result_names=[key])  # type: ignore[return-value]
 
     def op(self, name: str, /, *operands: Value, loc: Optional[Location] = None,
            result_names: Optional[Sequence[Optional[str]]] = None,

@@ -73,6 +73,8 @@ def dtype(name_or_np: "str | DType | np.dtype | type") -> DType:
         npd = np.dtype(name_or_np)
     except TypeError:
         npd = None
+    if isinstance(name_or_np, str) and npd is not None and npd.name != name_or_np:
+        npd = None  # NumPy's short codes ("f8", "i4") read differently from the IR's names
     if npd is not None and npd in _BY_NUMPY:
         return _BY_NUMPY[npd]
     known = ", ".join(BY_NAME)

@@ -327,6 +327,9 @@ def _describe(e: lark.exceptions.UnexpectedInput, text: str) -> str:
         e.column += bad - pos
         ch = repr(text[bad]) if bad < len(text) else "end of input"
         return f"unexpected {ch} in the operand list; expected %name, ',' or ')'"
+    if "TYPES" in expected and pos is not None and text.startswith(":", pos):
+        bad = text[pos:].split("\n", 1)[0]
+        return f"bad result types {bad!r}; expected ': ' then types like f32[2,?n], comma-separated"
     names = sorted({_TERMINAL_NAMES.get(t, repr(t.lower())) for t in expected})
     shown = ", ".join(names) if len(names) < 8 else "one of " + ", ".join(names[:8]) + ", ..."
     if isinstance(e, lark.exceptions.UnexpectedToken):
