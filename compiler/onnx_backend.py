@@ -1,0 +1,92 @@
+"""An `onnx.backend.base.Backend` over the compiler, so ONNX's own backend test suite runs on it.
+
+    import compiler.onnx_backend as backend
+    rep = backend.prepare(model)          # import (and, with a code generator, compile) once
+    outputs = rep.run([x, y])             # or a dict {input name: array}
+
+Until a code generator exists the prepared model runs on the reference interpreter.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import onnx
+from onnx import helper
+from onnx.backend.base import Backend, BackendRep, Device, DeviceType
+
+from compiler import ir
+
+
+class CompilerBackendRep(BackendRep):
+    """A prepared model: the imported module plus the graph's input and output names."""
+
+    def __init__(self, module: ir.Module, input_names: Sequence[str], output_names: Sequence[str]):
+        self.module = module
+        self.input_names = list(input_names)
+        self.output_names = list(output_names)
+
+    def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
+        if isinstance(inputs, dict):
+            missing = [n for n in self.input_names if n not in inputs]
+            if missing:
+                raise ValueError(f"missing inputs: {', '.join(missing)}")
+            arrays = [inputs[n] for n in self.input_names]
+        elif isinstance(inputs, (list, tuple)):
+            arrays = list(inputs)
+        else:
+            arrays = [inputs]
+        return tuple(ir.interpret(self.module, *[np.asarray(a) for a in arrays]))
+
+
+class CompilerBackend(Backend):
+    """The ONNX backend interface (prepare, run_model, run_node, supports_device)."""
+
+    @classmethod
+    def is_compatible(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> bool:
+        return cls.supports_device(device)
+
+    @classmethod
+    def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> CompilerBackendRep:
+        from frontends import from_onnx
+        if not cls.supports_device(device):
+            raise ValueError(f"device {device!r} is not supported; use 'CPU'")
+        module = from_onnx(model)
+        inits = {t.name for t in model.graph.initializer}
+        names = [i.name for i in model.graph.input if i.name not in inits]
+        return CompilerBackendRep(module, names, [o.name for o in model.graph.output])
+
+    @classmethod
+    def run_model(cls, model: onnx.ModelProto, inputs: Any, device: str = "CPU",
+                  **kwargs: Any) -> tuple[np.ndarray, ...]:
+        return cls.prepare(model, device, **kwargs).run(inputs)
+
+    @classmethod
+    def run_node(cls, node: onnx.NodeProto, inputs: Any, device: str = "CPU",
+                 outputs_info: Optional[Sequence[tuple[Any, Any]]] = None,
+                 **kwargs: Any) -> tuple[np.ndarray, ...]:
+        """Run one node on arrays: a one-node model is built around it (opset from kwargs
+        `opset_version`, default the newest this frontend imports)."""
+        from frontends.onnx.importer import MAX_OPSET, onnx_dtype
+        arrays = [np.asarray(x) for x in (inputs.values() if isinstance(inputs, dict) else inputs)]
+        names = list(inputs) if isinstance(inputs, dict) else list(node.input)
+        ins = [helper.make_tensor_value_info(n, onnx_dtype(ir.dtypes.dtype(a.dtype)), a.shape)
+               for n, a in zip(names, arrays) if n]
+        outs = [helper.make_empty_tensor_value_info(n) for n in node.output]
+        graph = helper.make_graph([node], "run_node", ins, outs)
+        opset = kwargs.get("opset_version", MAX_OPSET)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        from frontends import from_onnx
+        module = from_onnx(model)
+        return tuple(ir.interpret(module, *[a for n, a in zip(names, arrays) if n]))
+
+    @classmethod
+    def supports_device(cls, device: str) -> bool:
+        return Device(device).type == DeviceType.CPU
+
+
+prepare = CompilerBackend.prepare
+run_model = CompilerBackend.run_model
+run_node = CompilerBackend.run_node
+supports_device = CompilerBackend.supports_device
+is_compatible = CompilerBackend.is_compatible
