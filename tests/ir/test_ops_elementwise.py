@@ -16,12 +16,11 @@ import compiler.ir.ops.elementwise as elementwise_ops
 from compiler.ir import BuildError, FunctionBuilder, Module, TypeInferenceError, get_op, interpret
 from compiler.ir import dtypes as dt
 from compiler.ir.types import TensorType, tensor
-from tests.ir.opcheck import run_op
+from tests.ir.opcheck import BF16, check_samples, run_op
+from tests.ir.opcheck import infer_one as infer
 from tests.ir.samples.elementwise import SAMPLES
 
 torch.set_num_threads(1)
-
-BF16 = dt.bf16.np_dtype
 
 UNARY_FLOAT = ["exp", "log", "sqrt", "rsqrt", "reciprocal", "tanh", "sigmoid", "erf", "sin", "cos",
                "floor", "ceil", "round", "silu", "softplus", "leaky_relu", "elu", "gelu"]
@@ -34,13 +33,6 @@ OPS_TESTED = {
     *UNARY_FLOAT, *UNARY_NUMERIC, "neg", "not", "isnan", "isinf", *ARITH, *LOGIC, *COMPARE,
     "where", "clip", "cast", "constant",
 }
-
-
-def infer(op: str, /, *types: TensorType, **attrs: Any) -> TensorType:
-    """The single result type of `op` for these operand types and attributes."""
-    opdef = get_op(op)
-    (res,) = opdef.infer(list(types), opdef.normalize_attrs(attrs))
-    return res
 
 
 def to_torch(x: np.ndarray) -> torch.Tensor:
@@ -799,10 +791,4 @@ def test_interpreter_f64_widens_low_precision() -> None:
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_samples_run_and_are_finite(name: str) -> None:
-    fn = SAMPLES[name]
-    for seed in range(50):
-        inputs, attrs = fn(np.random.default_rng(seed))
-        outs = run_op(name, *inputs, **attrs)
-        for o in outs:
-            if o.dtype.kind in "fV":
-                assert np.isfinite(o.astype(np.float64)).all(), (name, seed, inputs, attrs)
+    check_samples(SAMPLES, name)

@@ -2,39 +2,21 @@
 against PyTorch (matmul, linear, einsum) and NumPy (gemm) through the builder and interpreter."""
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from compiler.ir import BuildError, FunctionBuilder, Module, TypeInferenceError, get_op, tensor
-from compiler.ir import dtypes as dt
-from tests.ir.opcheck import run_op
+from compiler.ir import BuildError, FunctionBuilder, Module, TypeInferenceError, tensor
+from tests.ir.opcheck import BF16, check_samples, run_op, to_torch
+from tests.ir.opcheck import infer_one as infer
 from tests.ir.samples.linalg import SAMPLES, array
 
 OPS_TESTED = {"matmul", "gemm", "linear", "einsum"}
 
-BF16 = dt.bf16.np_dtype
-
-
-def infer(name: str, *types: Any, **attrs: Any):
-    """The single result type of op `name` for these operand types and attributes."""
-    opdef = get_op(name)
-    (res,) = opdef.infer(list(types), opdef.normalize_attrs(attrs))
-    return res
-
 
 def t(shape, dtype: str = "f32"):
     return tensor(shape, dtype)
-
-
-def to_torch(x: np.ndarray) -> torch.Tensor:
-    """A torch tensor of x; f16/bf16 become f32 so torch computes in f32 like the reference."""
-    if x.dtype in (np.float16, BF16):
-        x = x.astype(np.float32)
-    return torch.from_numpy(np.ascontiguousarray(x))
 
 
 def assert_matches(got: np.ndarray, want: torch.Tensor | np.ndarray, dtype: np.dtype) -> None:
@@ -329,8 +311,4 @@ def test_samples_cover_the_ops():
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_samples_run(name):
-    for seed in range(50):
-        inputs, attrs = SAMPLES[name](np.random.default_rng(seed))
-        outs = run_op(name, *inputs, **attrs)
-        for out in outs:
-            assert np.all(np.isfinite(out.astype(np.float64))), (name, seed, attrs)
+    check_samples(SAMPLES, name)

@@ -4,44 +4,26 @@ the SAMPLES contract. The NumPy references themselves are tested in depth by the
 tests; here a few cases per op check that the declarations call them correctly."""
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from compiler.ir import (BuildError, FunctionBuilder, Module, TypeInferenceError, get_op,
-                         interpret, tensor)
-from compiler.ir import dtypes as dt
-from tests.ir.opcheck import run_op
+from compiler.ir import BuildError, FunctionBuilder, Module, TypeInferenceError, interpret, tensor
+from tests.ir.opcheck import BF16, check_samples, run_op, to_torch
+from tests.ir.opcheck import infer_one as infer
 from tests.ir.samples.nn import SAMPLES, array
 
 OPS_TESTED = {"conv", "conv_transpose", "max_pool", "avg_pool", "global_avg_pool",
               "global_max_pool", "resize"}
 
-BF16 = dt.bf16.np_dtype
 FLOATS = [np.float32, np.float64, np.float16, BF16]
-
-
-def infer(name: str, *types: Any, **attrs: Any):
-    """The single result type of op `name` for these operand types and attributes."""
-    opdef = get_op(name)
-    (res,) = opdef.infer(list(types), opdef.normalize_attrs(attrs))
-    return res
 
 
 def t(shape, dtype: str = "f32"):
     return tensor(shape, dtype)
-
-
-def to_torch(x: Optional[np.ndarray]) -> Optional[torch.Tensor]:
-    """A torch tensor of x, in f32 for f16/bf16 (the references compute those in f32)."""
-    if x is None:
-        return None
-    if x.dtype in (np.float16, BF16):
-        x = x.astype(np.float32)
-    return torch.from_numpy(np.ascontiguousarray(x))
 
 
 def assert_matches(got: np.ndarray, want: torch.Tensor, dtype: Any) -> None:
@@ -507,8 +489,4 @@ def test_samples_cover_the_ops():
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_samples_run(name):
-    for seed in range(50):
-        inputs, attrs = SAMPLES[name](np.random.default_rng(seed))
-        outs = run_op(name, *inputs, **attrs)
-        for out in outs:
-            assert np.all(np.isfinite(out.astype(np.float64))), (name, seed, attrs)
+    check_samples(SAMPLES, name)

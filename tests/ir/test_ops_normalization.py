@@ -2,10 +2,6 @@
 the NumPy references checked against torch.nn.functional on fresh random inputs."""
 from __future__ import annotations
 
-import zlib
-from typing import Any, Optional
-
-import ml_dtypes
 import numpy as np
 import pytest
 import torch
@@ -13,39 +9,12 @@ import torch.nn.functional as F
 
 from compiler.ir import BuildError, FunctionBuilder, Module, TypeInferenceError, get_op, tensor
 from compiler.ir import InterpreterError, interpret
-from compiler.ir import dtypes as dt
 from compiler.ir.types import TensorType
-from tests.ir.opcheck import run_op
+from tests.ir.opcheck import BF16, check_samples, infer, randn, run_op, seed_of, to_torch
 from tests.ir.samples.normalization import SAMPLES
 
 OPS_TESTED = {"layer_norm", "rms_norm", "batch_norm", "instance_norm", "group_norm"}
 FLOATS = ("f32", "f64", "f16", "bf16")
-BF16 = np.dtype(ml_dtypes.bfloat16)
-
-
-def seed_of(*key: str) -> int:
-    """A stable per-case seed (str hashes change between runs)."""
-    return zlib.crc32(repr(key).encode())
-
-
-def infer(name: str, *types: TensorType, **attrs: Any) -> list[TensorType]:
-    """Result types of op `name` for operand types and (raw) attributes."""
-    opdef = get_op(name)
-    return opdef.infer(list(types), opdef.normalize_attrs(attrs))
-
-
-def randn(rng: np.random.Generator, shape: tuple[int, ...], dtype: str, loc: float = 0.0,
-          scale: float = 1.0) -> np.ndarray:
-    return (loc + scale * rng.standard_normal(shape)).astype(dt.dtype(dtype).np_dtype)
-
-
-def to_torch(x: Optional[np.ndarray]) -> Optional[torch.Tensor]:
-    """f16/bf16 go to torch as f32: the references compute their statistics in f32 too."""
-    if x is None:
-        return None
-    if x.dtype in (np.float16, BF16):
-        x = x.astype(np.float32)
-    return torch.from_numpy(np.ascontiguousarray(x))
 
 
 def assert_close(got: np.ndarray, want: torch.Tensor, dtype: np.dtype) -> None:
@@ -296,8 +265,4 @@ def test_samples_cover_every_op() -> None:
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_samples_run_and_are_finite(name: str) -> None:
-    for seed in range(50):
-        inputs, attrs = SAMPLES[name](np.random.default_rng(seed))
-        outs = run_op(name, *inputs, **attrs)
-        for out in outs:
-            assert np.isfinite(out.astype(np.float64)).all(), (name, seed, attrs)
+    check_samples(SAMPLES, name)

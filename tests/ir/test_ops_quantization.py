@@ -16,9 +16,9 @@ import torch.nn.functional as F
 
 import compiler.ir.ops.quantization as quantization_ops
 from compiler.ir import BuildError, FunctionBuilder, Module, TypeInferenceError, get_op, interpret
-from compiler.ir import dtypes as dt
 from compiler.ir.types import TensorType, tensor
-from tests.ir.opcheck import run_op
+from tests.ir.opcheck import BF16, check_samples, run_op
+from tests.ir.opcheck import infer as infer_all
 from tests.ir.samples.quantization import SAMPLES
 
 try:
@@ -31,7 +31,6 @@ torch.set_num_threads(1)
 # torch's quantized tensor constructors are deprecated but remain the best independent oracle
 pytestmark = pytest.mark.filterwarnings("ignore:.*quantized tensor creation functions:UserWarning")
 
-BF16 = dt.bf16.np_dtype
 I8, U8, I16, I32 = np.int8, np.uint8, np.int16, np.int32
 TORCH_QDTYPE = {np.dtype(U8): torch.quint8, np.dtype(I8): torch.qint8, np.dtype(I32): torch.qint32}
 CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -42,8 +41,7 @@ OPS_TESTED = {"quantize", "dequantize", "dynamic_quantize", "matmul_integer", "c
 
 def infer(op: str, /, *types: TensorType, **attrs: Any) -> "TensorType | list[TensorType]":
     """The result type (or list of types) of `op` for these operand types and attributes."""
-    opdef = get_op(op)
-    res = opdef.infer(list(types), opdef.normalize_attrs(attrs))
+    res = infer_all(op, *types, **attrs)
     return res[0] if len(res) == 1 else res
 
 
@@ -883,9 +881,4 @@ def test_against_onnx_reference() -> None:
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_samples_type_check_and_run(name: str) -> None:
-    for seed in range(50):
-        inputs, attrs = SAMPLES[name](np.random.default_rng(seed))
-        outs = run_op(name, *inputs, **attrs)
-        assert outs
-        for o in outs:
-            assert np.isfinite(o.astype(np.float64)).all(), (name, seed)
+    check_samples(SAMPLES, name, require_outputs=True)

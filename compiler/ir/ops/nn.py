@@ -136,6 +136,21 @@ def _defaults(d: int, strides: Sequence[int], pads: Sequence[int],
     return (list(strides) or [1] * d, list(pads) or [0] * (2 * d), list(dilations) or [1] * d)
 
 
+def _conv_operands(op: str, x: TensorType, w: TensorType, bias: Optional[TensorType],
+                   groups: int, w_layout: str) -> tuple[dt.DType, int]:
+    """Checks conv and conv_transpose share: one float dtype for x, w and bias, x's spatial rank,
+    w of x's rank (laid out as w_layout), groups >= 1. Returns the dtype and the spatial rank."""
+    dtype = same_dtype(op, x, w, *([bias] if bias is not None else []))
+    require_dtype(op, x, FLOAT)
+    d = _spatial_rank(op, x)
+    if w.rank != x.rank:
+        raise TypeInferenceError(f"{op} weight must be {w_layout} with rank {x.rank} like x {x}, "
+                                 f"got {w}")
+    if groups < 1:
+        raise TypeInferenceError(f"{op} attribute 'groups' must be >= 1, got {groups}")
+    return dtype, d
+
+
 # --- conv -----------------------------------------------------------------------------------------
 
 
@@ -143,14 +158,7 @@ def _conv_rule(x: TensorType, w: TensorType, bias: Optional[TensorType] = None, 
                strides: Sequence[int], pads: Sequence[int], dilations: Sequence[int],
                groups: int) -> TensorType:
     op = "conv"
-    dtype = same_dtype(op, x, w, *([bias] if bias is not None else []))
-    require_dtype(op, x, FLOAT)
-    d = _spatial_rank(op, x)
-    if w.rank != x.rank:
-        raise TypeInferenceError(f"conv weight must be [M, C/groups, *kernel] with rank {x.rank} "
-                                 f"like x {x}, got {w}")
-    if groups < 1:
-        raise TypeInferenceError(f"conv attribute 'groups' must be >= 1, got {groups}")
+    dtype, d = _conv_operands(op, x, w, bias, groups, "[M, C/groups, *kernel]")
     ss, ps, ds = _window(op, d, strides, pads, dilations)
     ks = _static_kernel(op, w)
     c, m, cg = x.shape[1], w.shape[0], w.shape[1]
@@ -204,14 +212,7 @@ def _conv_transpose_rule(x: TensorType, w: TensorType, bias: Optional[TensorType
                          strides: Sequence[int], pads: Sequence[int], dilations: Sequence[int],
                          groups: int, output_padding: Sequence[int]) -> TensorType:
     op = "conv_transpose"
-    dtype = same_dtype(op, x, w, *([bias] if bias is not None else []))
-    require_dtype(op, x, FLOAT)
-    d = _spatial_rank(op, x)
-    if w.rank != x.rank:
-        raise TypeInferenceError(f"conv_transpose weight must be [C, M/groups, *kernel] with rank "
-                                 f"{x.rank} like x {x}, got {w}")
-    if groups < 1:
-        raise TypeInferenceError(f"conv_transpose attribute 'groups' must be >= 1, got {groups}")
+    dtype, d = _conv_operands(op, x, w, bias, groups, "[C, M/groups, *kernel]")
     ss, ps, ds = _window(op, d, strides, pads, dilations)
     ops = _list_attr(op, "output_padding", output_padding, d, 0, 0,
                      f" (one per spatial dim, {d})")
