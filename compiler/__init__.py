@@ -1,0 +1,5 @@
+"""A deep-learning compiler: `compile(graph, target=...)` imports a model (ONNX, PyTorch, IR),
+optimizes its graph and builds it for a target. `compiler.ir` is the graph IR."""
+from .api import CompileError, CompiledModule, compile
+
+__all__ = ["compile", "CompiledModule", "CompileError"]

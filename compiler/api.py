@@ -1,0 +1,115 @@
+"""`compiler.compile`: any supported model form -> graph IR -> passes -> a callable module.
+
+    import compiler
+    mod = compiler.compile("model.onnx")                        # or a ModelProto
+    mod = compiler.compile(torch_module, example_inputs=(x,))   # or an ExportedProgram
+    outs = mod(x)                                                # list of numpy arrays
+
+Targets: "interpreter" (the reference interpreter) is the one available now; the code generators
+("llvm", "cuda", "xla", "tpu") add theirs. target=None picks the best available.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from . import ir
+
+AVAILABLE_TARGETS = ("interpreter",)
+PLANNED_TARGETS = ("llvm", "cuda", "xla", "tpu")
+
+
+class CompileError(ValueError):
+    """The input could not be compiled: says what was given and what went wrong."""
+
+
+def to_module(graph: Any, example_inputs: Optional[Sequence[Any]] = None,
+              dynamic_dims: Any = None) -> ir.Module:
+    """Import `graph` (ONNX model or path, torch module or ExportedProgram, IR Module or text)."""
+    if isinstance(graph, ir.Module):
+        return graph
+    if isinstance(graph, (str, os.PathLike)):
+        path = os.fspath(graph)
+        if isinstance(graph, str) and graph.lstrip().startswith("module @"):
+            return ir.parse(graph)
+        if path.endswith(".onnx"):
+            from frontends import from_onnx
+            return from_onnx(path)
+        if os.path.exists(path):
+            return ir.load(path)
+        raise CompileError(f"{path}: no such file (give an .onnx file, an IR file, or IR text)")
+    mod_name = type(graph).__module__
+    if mod_name.startswith("onnx"):
+        from frontends import from_onnx
+        return from_onnx(graph)
+    if mod_name.startswith("torch"):
+        from frontends.torch import from_torch
+        return from_torch(graph, example_inputs=example_inputs, dynamic_shapes=dynamic_dims)
+    try:
+        import torch
+        if isinstance(graph, torch.nn.Module):
+            from frontends.torch import from_torch
+            return from_torch(graph, example_inputs=example_inputs, dynamic_shapes=dynamic_dims)
+    except ImportError:
+        pass
+    raise CompileError(f"cannot compile a {type(graph).__name__}: give an onnx.ModelProto or .onnx "
+                       "path, a torch.nn.Module with example_inputs, a torch.export.ExportedProgram, "
+                       "an IR Module or IR text")
+
+
+class CompiledModule:
+    """A compiled model: call it with arrays (one per graph input), get a list of arrays."""
+
+    def __init__(self, module: ir.Module, target: str) -> None:
+        self.module = module
+        self.target = target
+        self.function = module.main
+
+    @property
+    def input_types(self) -> list[ir.TensorType]:
+        return self.function.arg_types
+
+    @property
+    def output_types(self) -> list[ir.TensorType]:
+        return self.function.output_types
+
+    def __call__(self, *inputs: Any) -> list[np.ndarray]:
+        arrays = [_as_numpy(x) for x in inputs]
+        return ir.interpret(self.module, *arrays)
+
+    def __repr__(self) -> str:
+        sig = ", ".join(str(t) for t in self.input_types)
+        return f"CompiledModule(@{self.module.name}({sig}), target={self.target!r})"
+
+
+def _as_numpy(x: Any) -> np.ndarray:
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "detach") and hasattr(x, "numpy"):  # torch tensors (CPU)
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def compile(graph: Any, target: Optional[str] = None, *,
+            example_inputs: Optional[Sequence[Any]] = None, opt_level: int = 2,
+            passes: Optional[str] = None, dynamic_dims: Any = None) -> CompiledModule:
+    """Import, optimize and build `graph` for `target`; see the module docstring."""
+    from passes import parse_pipeline
+
+    target = target or AVAILABLE_TARGETS[0]
+    if target not in AVAILABLE_TARGETS:
+        if target in PLANNED_TARGETS:
+            raise CompileError(f"target '{target}' has no code generator yet; available: "
+                               + ", ".join(AVAILABLE_TARGETS))
+        raise CompileError(f"unknown target '{target}'; targets are "
+                           + ", ".join(AVAILABLE_TARGETS + PLANNED_TARGETS))
+    if not 0 <= opt_level <= 3:
+        raise CompileError(f"opt_level must be 0..3, got {opt_level}")
+    module = to_module(graph, example_inputs, dynamic_dims)
+    ir.verify(module)
+    pipeline = passes if passes is not None else ("prune-dead" if opt_level > 0 else "")
+    if pipeline:
+        parse_pipeline(pipeline).run(module)
+    return CompiledModule(module, target)
