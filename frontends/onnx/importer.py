@@ -329,13 +329,12 @@ class Importer:
             raise UnsupportedOpsError(missing)
 
     def _collect_missing(self, nodes, opsets, missing) -> None:
-        for node in nodes:
+        for i, node in enumerate(nodes):
             dom = node.domain if node.domain != "ai.onnx" else ""
             ver = opsets.get(dom, 0)
-            if find_converter(dom, node.op_type, ver) is not None:
-                pass
-            elif function_schema(node.op_type, dom, ver) is None:
-                missing.append((node.op_type, dom, node.name, ver))
+            if find_converter(dom, node.op_type, ver) is None and \
+                    function_schema(node.op_type, dom, ver) is None:
+                missing.append((node.op_type, dom, node.name or f"#{i}", ver))
             for a in node.attribute:  # subgraphs (If/Loop/Scan bodies)
                 for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
                     self._collect_missing(sub.node, opsets, missing)
