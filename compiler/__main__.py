@@ -5,6 +5,7 @@
                                       run a module on the reference interpreter
     ops [NAME]                        list the registered ops, or show one op's schema
     bench ir-text [--ops N]           print+parse speed of an N-op module
+    bench import [--model gpt2-base]  import time through each frontend
 
 User errors (bad text, bad IR, bad options) print one message and exit with status 1, never a
 Python traceback.
@@ -142,9 +143,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Run a named benchmark."""
     if args.what == "ir-text":
         from compiler.bench import ir_text
-        ir_text.run(args.ops, args.repeat)
+        ir_text.run(args.ops, args.repeat or 5)
         return 0
-    raise UserError(f"unknown benchmark '{args.what}'; available: ir-text")
+    if args.what == "import":
+        from compiler.bench import import_time
+        import_time.run(args.model, args.repeat or 1)
+        return 0
+    raise UserError(f"unknown benchmark '{args.what}'; available: ir-text, import")
 
 
 def _split_pair(text: str, flag: str) -> tuple[str, str]:
@@ -190,10 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name", nargs="?")
     s.add_argument("-v", "--verbose", action="store_true", help="show each op's doc line")
     s.set_defaults(func=cmd_ops)
-    b = sub.add_parser("bench", help="run a benchmark (ir-text: print/parse speed)")
-    b.add_argument("what", help="benchmark name: ir-text")
+    b = sub.add_parser("bench", help="run a benchmark (ir-text: print/parse speed; import: "
+                                     "frontend import time)")
+    b.add_argument("what", help="benchmark name: ir-text or import")
+    b.add_argument("--model", default="gpt2-base", help="model for `import` (gpt2-base, gpt2, "
+                   "bert, llama, resnet)")
     b.add_argument("--ops", type=int, default=10_000, help="ops in the module (ir-text)")
-    b.add_argument("--repeat", type=int, default=5, help="timed repeats; the median is shown")
+    b.add_argument("--repeat", type=int, default=None,
+                   help="timed repeats; the median is shown (default 5 for ir-text, 1 for import)")
     b.set_defaults(func=cmd_bench)
     return p
 

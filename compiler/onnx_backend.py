@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 import onnx
+import onnx.shape_inference
 from onnx import helper
 from onnx.backend.base import Backend, BackendRep, Device, DeviceType
 
@@ -76,6 +77,7 @@ class CompilerBackend(Backend):
         graph = helper.make_graph([node], "run_node", ins, outs)
         opset = kwargs.get("opset_version", MAX_OPSET)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        model = onnx.shape_inference.infer_shapes(model)  # the outputs need types to be valid
         from frontends import from_onnx
         module = from_onnx(model)
         return tuple(ir.interpret(module, *[a for n, a in zip(names, arrays) if n]))
