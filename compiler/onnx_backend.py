@@ -28,16 +28,54 @@ class CompilerBackendRep(BackendRep):
         self.output_names = list(output_names)
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
-        if isinstance(inputs, dict):
-            missing = [n for n in self.input_names if n not in inputs]
-            if missing:
-                raise ValueError(f"missing inputs: {', '.join(missing)}")
-            arrays = [inputs[n] for n in self.input_names]
-        elif isinstance(inputs, (list, tuple)):
-            arrays = list(inputs)
-        else:
-            arrays = [inputs]
-        return tuple(ir.interpret(self.module, *[np.asarray(a) for a in arrays]))
+        return tuple(ir.interpret(self.module, *_as_list(inputs, self.input_names)))
+
+
+class SpecializingBackendRep(CompilerBackendRep):
+    """A model whose shapes depend on some inputs' values: imported per distinct value of those
+    inputs (bound as constants), like a JIT specializing on shape arguments."""
+
+    def __init__(self, model: onnx.ModelProto, input_names: Sequence[str],
+                 output_names: Sequence[str], specialized: Sequence[str]) -> None:
+        self.model = model
+        self.input_names = list(input_names)
+        self.output_names = list(output_names)
+        self.specialized = list(specialized)
+        self.cache: dict[bytes, ir.Module] = {}
+
+    def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
+        from frontends import from_onnx
+        arrays = dict(zip(self.input_names, _as_list(inputs, self.input_names)))
+        bound = {n: arrays[n] for n in self.specialized}
+        key = b"".join(a.dtype.str.encode() + repr(a.shape).encode() + a.tobytes()
+                       for a in bound.values())
+        if key not in self.cache:
+            self.cache[key] = from_onnx(self.model, bind=bound)
+        rest = [arrays[n] for n in self.input_names if n not in bound]
+        return tuple(ir.interpret(self.cache[key], *rest))
+
+
+def _as_list(inputs: Any, names: Sequence[str]) -> list[np.ndarray]:
+    if isinstance(inputs, dict):
+        missing = [n for n in names if n not in inputs]
+        if missing:
+            raise ValueError(f"missing inputs: {', '.join(missing)}")
+        return [np.asarray(inputs[n]) for n in names]
+    if isinstance(inputs, (list, tuple)):
+        return [np.asarray(a) for a in inputs]
+    return [np.asarray(inputs)]
+
+
+def _is_shape_like(vi: onnx.ValueInfoProto) -> bool:
+    """A scalar, or a short 1-D integer vector: the inputs that can decide shapes."""
+    t = vi.type.tensor_type
+    dims = list(t.shape.dim)
+    if not all(d.HasField("dim_value") for d in dims):
+        return False
+    if len(dims) == 0:
+        return True
+    return len(dims) == 1 and dims[0].dim_value <= 64 and t.elem_type in (
+        onnx.TensorProto.INT64, onnx.TensorProto.INT32)
 
 
 class CompilerBackend(Backend):
@@ -48,14 +86,26 @@ class CompilerBackend(Backend):
         return cls.supports_device(device)
 
     @classmethod
-    def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> CompilerBackendRep:
+    def prepare(cls, model: onnx.ModelProto, device: str = "CPU",
+                **kwargs: Any) -> "CompilerBackendRep | SpecializingBackendRep":
+        """Import the model. If a shape-deciding value (pads, split sizes, K, a reshape target)
+        comes from a small integer or scalar graph input, the model is instead specialized on
+        those inputs' values at run time, one import per distinct value (cached)."""
         from frontends import from_onnx
+        from frontends.onnx import NeedsConstantError
         if not cls.supports_device(device):
             raise ValueError(f"device {device!r} is not supported; use 'CPU'")
-        module = from_onnx(model)
         inits = {t.name for t in model.graph.initializer}
-        names = [i.name for i in model.graph.input if i.name not in inits]
-        return CompilerBackendRep(module, names, [o.name for o in model.graph.output])
+        inputs = [i for i in model.graph.input if i.name not in inits]
+        names = [i.name for i in inputs]
+        outputs = [o.name for o in model.graph.output]
+        try:
+            return CompilerBackendRep(from_onnx(model), names, outputs)
+        except NeedsConstantError:
+            shape_like = [i.name for i in inputs if _is_shape_like(i)]
+            if not shape_like:
+                raise
+            return SpecializingBackendRep(model, names, outputs, shape_like)
 
     @classmethod
     def run_model(cls, model: onnx.ModelProto, inputs: Any, device: str = "CPU",

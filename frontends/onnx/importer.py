@@ -38,6 +38,11 @@ class OnnxImportError(ValueError):
     """The model cannot be imported: says which node (type, name, opset) and why."""
 
 
+class NeedsConstantError(OnnxImportError):
+    """A value that decides shapes (pads, split sizes, a reshape target...) depends on a graph
+    input; binding that input to a value (from_onnx(..., bind=...)) makes the model importable."""
+
+
 class UnsupportedOpsError(OnnxImportError):
     """Every node the importer has no converter for, listed at once."""
 
@@ -179,9 +184,14 @@ class NodeContext:
     def require_known(self, i: int, what: str) -> np.ndarray:
         arr = self.known(i)
         if arr is None:
-            raise self.error(f"input {i} ({what}) must be a constant (an initializer or computed "
-                             "from constants); it depends on run-time values")
+            raise self.needs_constant(f"input {i} ({what}) must be a constant (an initializer or "
+                                      "computed from constants); it depends on run-time values")
         return arr
+
+    def needs_constant(self, message: str) -> NeedsConstantError:
+        """The error for a shape-deciding value that is only known at run time."""
+        return NeedsConstantError(f"{self.op_type} node '{self.node.name}' (opset {self.opset}): "
+                                  f"{message}")
 
     def dims(self, i: int) -> Optional[list[Optional[Dim]]]:
         """Input i as a list of dims (ints, symbols; None where unknown) when it is a 1-D integer
@@ -217,6 +227,7 @@ class NodeContext:
 class Importer:
     model: onnx.ModelProto
     filename: Optional[str] = None
+    bound: dict[str, np.ndarray] = field(default_factory=dict)
     module: Module = field(init=False)
     known: dict[Value, np.ndarray] = field(default_factory=dict, init=False)
     shape_dims: dict[Value, list[Optional[Dim]]] = field(default_factory=dict, init=False)
@@ -312,8 +323,15 @@ class Importer:
         for vi in g.input:
             if vi.name in inits:
                 continue  # an initializer with a default value: a constant here
-            v = self.f.arg(vi.name, self.value_type(vi, "graph input"))
-            self.define(vi.name, v)
+            t = self.value_type(vi, "graph input")
+            if vi.name in self.bound:
+                arr = np.asarray(self.bound[vi.name])
+                if arr.dtype != t.dtype.np_dtype or arr.ndim != t.rank:
+                    raise OnnxImportError(f"value bound to graph input '{vi.name}' is "
+                                          f"{arr.dtype}{list(arr.shape)}, the input is {t}")
+                self.define(vi.name, self.constant(arr, vi.name))
+                continue
+            self.define(vi.name, self.f.arg(vi.name, t))
         self.convert_nodes(g.node, self.opsets)
         outputs = [self.lookup(o.name) for o in g.output]
         self.f.ret(*outputs)
@@ -527,9 +545,16 @@ def _parse_bytes(data: bytes, where: str) -> onnx.ModelProto:
     return model
 
 
-def from_onnx(model_or_path: "onnx.ModelProto | str | os.PathLike | bytes") -> Module:
+def from_onnx(model_or_path: "onnx.ModelProto | str | os.PathLike | bytes",
+              bind: Optional[dict[str, np.ndarray]] = None) -> Module:
     """Import an ONNX model (a ModelProto, a path to a .onnx file, or its bytes) as an IR module
-    whose @main takes the graph inputs and returns the graph outputs."""
+    whose @main takes the graph inputs and returns the graph outputs.
+
+    bind: graph inputs to treat as constants with these values (they are not arguments of
+    @main); for inputs that decide shapes, such as pads or split sizes given as inputs."""
     model, filename = load_model(model_or_path)
-    return Importer(model, filename).run()
+    unknown = set(bind or {}) - {vi.name for vi in model.graph.input}
+    if unknown:
+        raise OnnxImportError(f"bind names no graph input: {', '.join(sorted(unknown))}")
+    return Importer(model, filename, dict(bind or {})).run()
 

@@ -138,3 +138,33 @@ def test_backend_interface():
     np.testing.assert_array_equal(b, a.T)
     with pytest.raises(ValueError, match="input 0 \\(%x\\): expected dtype f32"):
         rep.run([x.astype(np.float64)])
+
+
+def pads_input_model():
+    return make_model([helper.make_node("Pad", ["x", "pads"], ["y"], name="pad")],
+                      [vi("x", T.FLOAT, [2, 3]), vi("pads", T.INT64, [4])],
+                      [vi("y", T.FLOAT, [None, None])])
+
+
+def test_shape_deciding_inputs_can_be_bound():
+    from frontends import NeedsConstantError
+    model = pads_input_model()
+    with pytest.raises(NeedsConstantError, match="Pad node 'pad' \\(opset 17\\): input 1 \\(pads\\)"):
+        from_onnx(model)
+    m = from_onnx(model, bind={"pads": np.array([1, 0, 0, 2], np.int64)})
+    assert [a.name for a in m.main.args] == ["x"]
+    x = np.random.default_rng(3).standard_normal((2, 3)).astype(np.float32)
+    (y,) = ir.interpret(m, x)
+    np.testing.assert_array_equal(y, np.pad(x, ((1, 0), (0, 2))))
+    with pytest.raises(OnnxImportError, match="bind names no graph input: nope"):
+        from_onnx(model, bind={"nope": np.zeros(1)})
+
+
+def test_backend_specializes_on_shape_inputs_per_value():
+    rep = backend.prepare(pads_input_model())
+    x = np.random.default_rng(4).standard_normal((2, 3)).astype(np.float32)
+    for pads in ([1, 0, 0, 2], [0, 1, 1, 0], [1, 0, 0, 2]):
+        (y,) = rep.run([x, np.array(pads, np.int64)])
+        want = np.pad(x, ((pads[0], pads[2]), (pads[1], pads[3])))
+        np.testing.assert_array_equal(y, want)
+    assert len(rep.cache) == 2  # one import per distinct value

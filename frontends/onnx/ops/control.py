@@ -223,14 +223,14 @@ def _runtime_limit(ctx: NodeContext, trip: Optional[Union[int, Value]], bound: O
     """How far to unroll when whether an iteration runs is known only at run time."""
     if n_scan:
         if bound is None:
-            raise ctx.error("the number of iterations depends on run-time values (trip count or "
+            raise ctx.needs_constant("the number of iterations depends on run-time values (trip count or "
                             "condition), so the scan outputs' length is unknown; declare the "
                             "scan outputs' static length in the graph or use a constant trip "
                             "count and condition")
         return bound if not isinstance(trip, int) else min(bound, trip)
     if isinstance(trip, int):
         return trip
-    raise ctx.error("the number of iterations depends on run-time values and has no static "
+    raise ctx.needs_constant("the number of iterations depends on run-time values and has no static "
                     "bound; the IR has no loops, so Loop needs a constant trip count (or a "
                     "declared scan-output length)")
 

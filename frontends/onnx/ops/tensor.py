@@ -318,7 +318,7 @@ def range_(ctx: NodeContext) -> Value:
             start.size == delta.size == 1 and start.reshape(()) == 0 and delta.reshape(()) == 1:
         ones = ctx.op("full", shape=[limit_dims[0]], value=1.0, dtype=ctx.input(0).dtype)
         return ctx.op("cumsum", ones, axis=0, exclusive=True)
-    raise ctx.error("start, limit and delta must be constants (or arange(0, n, 1) of a symbolic "
+    raise ctx.needs_constant("start, limit and delta must be constants (or arange(0, n, 1) of a symbolic "
                     "dim n): the output length depends on their values")
 
 
