@@ -390,6 +390,14 @@ class Importer:
             raise OnnxImportError(f"{node.op_type} node '{node.name}' (opset {ver}): no converter "
                                   "and no function definition")
         caller_attrs = {a.name: a for a in node.attribute}
+        schema = function_schema(node.op_type, dom, ver)
+        for name, spec in (schema.attributes.items() if schema is not None else ()):
+            # an attribute the caller left unset takes the op's default, not the body op's
+            if name not in caller_attrs and spec.default_value.type != onnx.AttributeProto.UNDEFINED:
+                default = onnx.AttributeProto()
+                default.CopyFrom(spec.default_value)
+                default.name = name
+                caller_attrs[name] = default
         scope: dict[str, Value] = {}
         for formal, actual in zip(body.input, node.input):
             if actual:
