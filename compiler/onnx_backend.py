@@ -45,12 +45,22 @@ class SpecializingBackendRep(CompilerBackendRep):
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
         from frontends import from_onnx
+        from frontends.onnx import NeedsConstantError
         arrays = dict(zip(self.input_names, _as_list(inputs, self.input_names)))
-        bound = {n: arrays[n] for n in self.specialized}
-        key = b"".join(a.dtype.str.encode() + repr(a.shape).encode() + a.tobytes()
-                       for a in bound.values())
-        if key not in self.cache:
-            self.cache[key] = from_onnx(self.model, bind=bound)
+        while True:
+            bound = {n: arrays[n] for n in self.specialized}
+            key = b"".join(n.encode() + a.dtype.str.encode() + repr(a.shape).encode() + a.tobytes()
+                           for n, a in bound.items())
+            if key in self.cache:
+                break
+            try:
+                self.cache[key] = from_onnx(self.model, bind=bound)
+                break
+            except NeedsConstantError as e:  # binding some inputs can expose the next ones
+                more = [n for n in e.inputs if n not in self.specialized]
+                if not more or any(arrays[n].size > SPECIALIZE_LIMIT for n in more):
+                    raise
+                self.specialized += more
         rest = [arrays[n] for n in self.input_names if n not in bound]
         return tuple(ir.interpret(self.cache[key], *rest))
 
@@ -66,16 +76,15 @@ def _as_list(inputs: Any, names: Sequence[str]) -> list[np.ndarray]:
     return [np.asarray(inputs)]
 
 
-def _is_shape_like(vi: onnx.ValueInfoProto) -> bool:
-    """A scalar, or a short 1-D integer vector: the inputs that can decide shapes."""
-    t = vi.type.tensor_type
-    dims = list(t.shape.dim)
+SPECIALIZE_LIMIT = 1024  # elements: larger inputs are data, never specialized on
+
+
+def _is_small(vi: onnx.ValueInfoProto) -> bool:
+    """A static input of at most SPECIALIZE_LIMIT elements."""
+    dims = list(vi.type.tensor_type.shape.dim)
     if not all(d.HasField("dim_value") for d in dims):
         return False
-    if len(dims) == 0:
-        return True
-    return len(dims) == 1 and dims[0].dim_value <= 64 and t.elem_type in (
-        onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+    return int(np.prod([d.dim_value for d in dims])) <= SPECIALIZE_LIMIT
 
 
 class CompilerBackend(Backend):
@@ -88,9 +97,10 @@ class CompilerBackend(Backend):
     @classmethod
     def prepare(cls, model: onnx.ModelProto, device: str = "CPU",
                 **kwargs: Any) -> "CompilerBackendRep | SpecializingBackendRep":
-        """Import the model. If a shape-deciding value (pads, split sizes, K, a reshape target)
-        comes from a small integer or scalar graph input, the model is instead specialized on
-        those inputs' values at run time, one import per distinct value (cached)."""
+        """Import the model. If a shape-deciding value (pads, split sizes, K, a reshape target,
+        or the data of an op whose output shape depends on values, like NonZero) is computed
+        from small graph inputs, the model is instead specialized on exactly those inputs'
+        values at run time, one import per distinct value (cached)."""
         from frontends import from_onnx
         from frontends.onnx import NeedsConstantError
         if not cls.supports_device(device):
@@ -101,11 +111,10 @@ class CompilerBackend(Backend):
         outputs = [o.name for o in model.graph.output]
         try:
             return CompilerBackendRep(from_onnx(model), names, outputs)
-        except NeedsConstantError:
-            shape_like = [i.name for i in inputs if _is_shape_like(i)]
-            if not shape_like:
+        except NeedsConstantError as e:
+            if not e.inputs or not all(_is_small(i) for i in inputs if i.name in e.inputs):
                 raise
-            return SpecializingBackendRep(model, names, outputs, shape_like)
+            return SpecializingBackendRep(model, names, outputs, e.inputs)
 
     @classmethod
     def run_model(cls, model: onnx.ModelProto, inputs: Any, device: str = "CPU",

@@ -39,8 +39,14 @@ class OnnxImportError(ValueError):
 
 
 class NeedsConstantError(OnnxImportError):
-    """A value that decides shapes (pads, split sizes, a reshape target...) depends on a graph
-    input; binding that input to a value (from_onnx(..., bind=...)) makes the model importable."""
+    """A value that decides shapes (pads, split sizes, a reshape target...) depends on graph
+    inputs (`.inputs`, their names); binding them to values (from_onnx(..., bind=...)) makes the
+    model importable for those values."""
+
+    def __init__(self, message: str, values: Sequence[Optional[Value]] = ()) -> None:
+        super().__init__(message)
+        self.values = [v for v in values if v is not None]
+        self.inputs: list[str] = []
 
 
 class UnsupportedOpsError(OnnxImportError):
@@ -185,13 +191,15 @@ class NodeContext:
         arr = self.known(i)
         if arr is None:
             raise self.needs_constant(f"input {i} ({what}) must be a constant (an initializer or "
-                                      "computed from constants); it depends on run-time values")
+                                      "computed from constants); it depends on run-time values",
+                                      self.inputs[i])
         return arr
 
-    def needs_constant(self, message: str) -> NeedsConstantError:
-        """The error for a shape-deciding value that is only known at run time."""
+    def needs_constant(self, message: str, *values: Optional[Value]) -> NeedsConstantError:
+        """The error for a shape-deciding value only known at run time; `values` are the node
+        inputs it needs (by default all), traced back to graph inputs by the importer."""
         return NeedsConstantError(f"{self.op_type} node '{self.node.name}' (opset {self.opset}): "
-                                  f"{message}")
+                                  f"{message}", values or self.inputs)
 
     def dims(self, i: int) -> Optional[list[Optional[Dim]]]:
         """Input i as a list of dims (ints, symbols; None where unknown) when it is a 1-D integer
@@ -239,6 +247,7 @@ class Importer:
         self.module = Module(clean_name(self.model.graph.name) or "onnx_model")
         self.f = ir.FunctionBuilder(self.module, "main")
         self.scopes: list[dict[str, Value]] = [{}]
+        self.arg_names: dict[str, Value] = {}
         self._symbols: dict[str, str] = {}
 
     # --- values --------------------------------------------------------------------------------
@@ -279,6 +288,23 @@ class Importer:
             folded = [self.constant(val, loc.name if loc else None) for val in values]
             return folded if isinstance(res, list) else folded[0]
         return res
+
+    def graph_inputs_feeding(self, values: Sequence[Value]) -> list[str]:
+        """Names of the graph inputs that these values are computed from."""
+        names = {v: n for n, v in self.arg_names.items()}
+        seen: set[Value] = set()
+        stack = list(values)
+        found: list[str] = []
+        while stack:
+            v = stack.pop()
+            if v in seen:
+                continue
+            seen.add(v)
+            if v in names:
+                found.append(names[v])
+            elif v.owner is not None:
+                stack.extend(v.owner.operands)
+        return sorted(found)
 
     def symbol(self, dim_param: str) -> str:
         """The IR symbol of an ONNX dim_param (cleaned to an identifier)."""
@@ -331,7 +357,8 @@ class Importer:
                                           f"{arr.dtype}{list(arr.shape)}, the input is {t}")
                 self.define(vi.name, self.constant(arr, vi.name))
                 continue
-            self.define(vi.name, self.f.arg(vi.name, t))
+            self.arg_names[vi.name] = self.f.arg(vi.name, t)
+            self.define(vi.name, self.arg_names[vi.name])
         self.convert_nodes(g.node, self.opsets)
         outputs = [self.lookup(o.name) for o in g.output]
         self.f.ret(*outputs)
@@ -371,7 +398,8 @@ class Importer:
         ctx = NodeContext(self, node, ver, attributes(node))
         try:
             res = fn(ctx)
-        except OnnxImportError:
+        except NeedsConstantError as e:
+            e.inputs = self.graph_inputs_feeding(e.values)
             raise
         except ir.TypeInferenceError as e:
             raise ctx.error(str(e)) from None

@@ -168,3 +168,4 @@ def test_backend_specializes_on_shape_inputs_per_value():
         want = np.pad(x, ((pads[0], pads[2]), (pads[1], pads[3])))
         np.testing.assert_array_equal(y, want)
     assert len(rep.cache) == 2  # one import per distinct value
+    assert rep.specialized == ["pads"]  # exactly the input the shape depends on

@@ -87,7 +87,8 @@ def reshape(ctx: NodeContext) -> Value:
     dims = ctx.dims(1)
     if dims is None:
         raise ctx.needs_constant("the target shape depends on run-time values the importer "
-                                 "cannot track; export with static shapes or symbolic dims")
+                                 "cannot track; export with static shapes or symbolic dims",
+                                 ctx.inputs[1])
     allowzero = bool(ctx.attr("allowzero", 0))
     return ctx.op("reshape", x, shape=_fill_unknown(ctx, dims), allowzero=allowzero)
 
@@ -99,7 +100,7 @@ def _fill_unknown(ctx: NodeContext, dims: Sequence[Optional[Dim]]) -> list[Dim]:
         return list(dims)  # type: ignore[arg-type]
     if len(unknown) > 1 or -1 in dims:
         raise ctx.needs_constant(f"target shape {['?' if d is None else d for d in dims]} has more "
-                                 "than one entry that depends on run-time values")
+                                 "than one entry that depends on run-time values", ctx.inputs[1])
     return [-1 if d is None else d for d in dims]  # type: ignore[misc]
 
 
@@ -107,7 +108,7 @@ def _fill_unknown(ctx: NodeContext, dims: Sequence[Optional[Dim]]) -> list[Dim]:
 def expand(ctx: NodeContext) -> Value:
     dims = ctx.dims(1)
     if dims is None or any(d is None for d in dims):
-        raise ctx.needs_constant("the target shape depends on run-time values")
+        raise ctx.needs_constant("the target shape depends on run-time values", ctx.inputs[1])
     return ctx.op("broadcast_to", ctx.input(0), shape=list(dims))
 
 
@@ -117,7 +118,7 @@ def constant_of_shape(ctx: NodeContext) -> Value:
     fill = np.zeros(1, np.float32) if value is None else np.asarray(value).reshape(-1)
     dims = ctx.dims(0)
     if dims is None or any(d is None for d in dims):
-        raise ctx.needs_constant("the shape depends on run-time values")
+        raise ctx.needs_constant("the shape depends on run-time values", ctx.inputs[0])
     if all(isinstance(d, int) for d in dims):
         return ctx.const(np.full(dims, fill[0], dtype=fill.dtype))
     return ctx.op("full", shape=list(dims), value=float(fill[0]), dtype=dt.dtype(fill.dtype))
@@ -186,7 +187,7 @@ def slice_(ctx: NodeContext) -> Value:
         ends = _ints(ctx.require_known(2, "ends"))
         axes = _ints(ctx.known(3)) if ctx.has_input(3) else []
         if ctx.has_input(3) and ctx.known(3) is None:
-            raise ctx.needs_constant("input 3 (axes) must be a constant")
+            raise ctx.needs_constant("input 3 (axes) must be a constant", ctx.inputs[3])
         steps = _ints(ctx.require_known(4, "steps")) if ctx.has_input(4) else []
     out = ctx.op("slice", x, starts=starts, ends=ends, axes=axes, steps=steps)
     dims = ctx.dims(0)
