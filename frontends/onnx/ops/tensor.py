@@ -39,9 +39,10 @@ def _data_dependent(ctx: NodeContext, i: int = 0) -> np.ndarray:
     """Known input i of an op whose output shape depends on its values."""
     arr = ctx.known(i)
     if arr is None:
-        raise ctx.error(f"the output shape depends on the values of input {i}, which are only "
-                        "known at run time; the IR needs shapes known at compile time (this op "
-                        "imports only when its input is a constant)")
+        raise ctx.needs_constant(f"the output shape depends on the values of input {i}, which "
+                                 "are only known at run time; the IR needs shapes known at compile "
+                                 "time (this op imports only when its input is a constant)",
+                                 ctx.inputs[i])
     return arr
 
 
