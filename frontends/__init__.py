@@ -5,4 +5,15 @@
 """
 from .onnx import NeedsConstantError, OnnxImportError, UnsupportedOpsError, from_onnx
 
-__all__ = ["from_onnx", "OnnxImportError", "NeedsConstantError", "UnsupportedOpsError"]
+
+
+def from_torch(module_or_exported_program, example_inputs=None, dynamic_shapes=None):
+    """Import a torch.nn.Module (with example_inputs) or a torch.export.ExportedProgram; see
+    frontends.torch. Imported lazily: `import frontends` does not load torch."""
+    from .torch import from_torch as _from_torch
+    return _from_torch(module_or_exported_program, example_inputs=example_inputs,
+                       dynamic_shapes=dynamic_shapes)
+
+
+__all__ = ["from_onnx", "from_torch", "OnnxImportError", "NeedsConstantError",
+           "UnsupportedOpsError"]

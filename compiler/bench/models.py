@@ -30,7 +30,8 @@ class _Logits(torch.nn.Module):
 def gpt2(layers: int = LAYERS, hidden: int = HIDDEN, heads: int = 4, vocab: int = VOCAB):
     from transformers import GPT2Config, GPT2LMHeadModel
     cfg = GPT2Config(n_layer=layers, n_embd=hidden, n_head=heads, vocab_size=vocab,
-                     n_positions=1024, use_cache=False)
+                     n_positions=1024, use_cache=False, bos_token_id=vocab - 1,
+                     eos_token_id=vocab - 1)
     return _Logits(GPT2LMHeadModel(cfg)), _ids(vocab)
 
 
