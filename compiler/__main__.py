@@ -113,9 +113,12 @@ def random_input(t, dims: dict[str, int], bounds: dict, rng: np.random.Generator
     npd = t.dtype.np_dtype
     if t.dtype.is_bool:
         return rng.random(shape) < 0.5
-    if t.dtype.is_int:
-        info = np.iinfo(npd)
-        return rng.integers(max(info.min, -100), min(info.max, 100), size=shape).astype(npd)
+    if t.dtype.is_integral:  # narrow ints included: their whole range
+        lo, hi = t.dtype.int_range()
+        return rng.integers(max(lo, -100), min(hi, 100), size=shape, endpoint=t.dtype.is_narrow,
+                            dtype=np.int64).astype(npd)
+    if t.dtype.name == "f8e8m0":  # powers of two only: a normal draw would be mostly nan
+        return np.exp2(rng.integers(-8, 9, size=shape)).astype(npd)
     return rng.standard_normal(shape).astype(npd)
 
 

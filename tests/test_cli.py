@@ -96,7 +96,7 @@ def test_ops_lists_the_registry():
     assert "matmul(a, b)  [contraction, pure]" in r.stdout
     assert "gelu(x) {approximate: str = 'none'}" in r.stdout
     r = cli("ops", "cast")
-    assert "cast(x) {to: dtype}" in r.stdout and "convert to dtype" in r.stdout
+    assert "cast(x) {to: dtype, saturate: bool = True" in r.stdout and "convert to dtype" in r.stdout
 
 
 def test_list_passes():

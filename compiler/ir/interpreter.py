@@ -12,7 +12,7 @@ import numpy as np
 
 from . import dtypes as dt
 from .core import Function, Module, Op, Value
-from .types import Dim, TensorType
+from .types import TensorType
 
 
 class InterpreterError(RuntimeError):
@@ -110,7 +110,9 @@ def run_op(module: Module, op: Op, args: Sequence[np.ndarray], env: dict[str, in
         if compute_dtype is not None and v.dtype.is_float:
             want = compute_dtype.np_dtype
         if r.dtype != want:
-            if r.dtype.kind != want.kind and not (compute_dtype is not None and v.dtype.is_float):
+            widened = compute_dtype is not None and v.dtype.is_float
+            # a narrow result must come back in its own dtype: converting would round or wrap
+            if not widened and (r.dtype.kind != want.kind or v.dtype.is_narrow):
                 raise InterpreterError(f"{where}: result {i} has dtype {r.dtype}, declared {v.type}")
             r = r.astype(want)
         try:
@@ -136,10 +138,18 @@ def interpret(module: Module, *arrays: Any, dtype: Any = None,
 
 
 def _widen(x: np.ndarray, compute_dtype: Optional[dt.DType]) -> np.ndarray:
-    if compute_dtype is not None and x.dtype.kind == "f" or (
-            compute_dtype is not None and x.dtype == dt.bf16.np_dtype):
+    """x in compute_dtype when it is an arithmetic float (narrow floats keep their bits)."""
+    if compute_dtype is not None and _is_float(x.dtype):
         return x.astype(compute_dtype.np_dtype)
     return x
+
+
+def _is_float(npd: np.dtype) -> bool:
+    """An arithmetic float dtype (f16, bf16, f32, f64); not f8e5m2, whose NumPy kind is 'f'."""
+    try:
+        return dt.dtype(npd).is_float
+    except ValueError:
+        return False
 
 
 def _lookup(values: dict[Value, np.ndarray], v: Value, op: Optional[Op]) -> np.ndarray:

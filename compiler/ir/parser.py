@@ -513,6 +513,22 @@ class _Raw:
         return repr(self.v)
 
 
+def _narrow_floats(texts: list[str], d: dt.DType) -> np.ndarray:
+    """Narrow-float element texts: numbers (exact in f64), inf, nan, -nan, or `nan:0xHH` (a nan
+    by its bits; see printer.format_scalars)."""
+    bits = []
+    for x in texts:
+        if x.startswith("nan:0x"):
+            b = int(x[len("nan:0x"):], 16)
+            if b >= 1 << d.bits or not np.isnan(np.array(b, np.uint8).view(d.np_dtype)
+                                               .astype(np.float64)):
+                raise ValueError(f"{x!r} is not a nan of {d}")
+            bits.append(b)
+        else:
+            bits.append(int(np.array(float(x)).astype(d.np_dtype).view(np.uint8)))
+    return np.array(bits, dtype=np.uint8).view(d.np_dtype)
+
+
 def _dense_array(texts: list[str], t: TensorType, typ: _Located) -> np.ndarray:
     """The values of `dense<[...]>` (element texts) as an array of type t."""
     npd = t.dtype.np_dtype
@@ -522,12 +538,15 @@ def _dense_array(texts: list[str], t: TensorType, typ: _Located) -> np.ndarray:
             if bad:
                 raise ValueError(f"{bad[0]!r} is not true or false")
             arr = np.array([x == "true" for x in texts], dtype=np.bool_)
-        elif t.dtype.is_int:
+        elif t.dtype.is_integral:
             wide = np.array([int(x) for x in texts], dtype=object)
-            info = np.iinfo(npd)
-            if any(v < info.min or v > info.max for v in wide):
+            lo, hi = t.dtype.int_range()
+            if any(v < lo or v > hi for v in wide):
                 raise ValueError(f"a value is out of range for {t.dtype}")
-            arr = wide.astype(npd)
+            # ml_dtypes' 4/2-bit ints convert from i64, not from Python objects
+            arr = wide.astype(np.int64).astype(npd) if t.dtype.is_narrow else wide.astype(npd)
+        elif t.dtype.is_narrow_float:
+            arr = _narrow_floats(texts, t.dtype)
         else:
             for x in texts:
                 float(x)  # refuse words and other non-numbers with Python's message

@@ -154,12 +154,30 @@ def format_scalars(arr: np.ndarray) -> list[str]:
     flat = arr.reshape(-1)
     if arr.dtype == np.bool_:
         return ["true" if v else "false" for v in flat]
-    if arr.dtype.kind in "iu":
-        return [str(int(v)) for v in flat]
+    d = dt.dtype(arr.dtype)
+    if d.is_integral:  # narrow ints included (NumPy kind 'V')
+        return [str(int(v)) for v in flat.astype(np.int64 if d.is_narrow else flat.dtype)]
     if arr.dtype == np.float32:
         return [str(v) for v in flat]  # NumPy's f32 str is the shortest round trip
+    if d.is_narrow_float:
+        return _narrow_float_texts(flat, d)
     # f16 and bf16 values are exact in f64, whose repr is the shortest round trip
     return [repr(float(v)) for v in flat]
+
+
+def _narrow_float_texts(flat: np.ndarray, d: dt.DType) -> list[str]:
+    """Narrow floats are exact in f64; a nan prints as `nan` or `-nan` when it is the one the
+    parser makes of those words, else by its bits (`nan:0x7d`), so every pattern round-trips."""
+    bits = flat.view(np.uint8)
+    nan_bits = {int(np.array(v).astype(d.np_dtype).view(np.uint8)): w
+                for v, w in ((-np.nan, "-nan"), (np.nan, "nan"))}  # one nan pattern: "nan"
+    out = []
+    for v, b in zip(flat.astype(np.float64), bits):
+        if not np.isnan(v):
+            out.append(repr(float(v)))
+        else:
+            out.append(nan_bits.get(int(b), f"nan:0x{int(b):02x}"))
+    return out
 
 
 def format_loc(loc: Location) -> str:

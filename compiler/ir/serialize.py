@@ -16,8 +16,11 @@ from .core import Module
 from .parser import parse
 from .printer import DEFAULT_INLINE_LIMIT, print_module
 
-# safetensors' NumPy API has no bf16: such arrays travel as their u16 bits, named in the metadata
+# safetensors' NumPy API has no bf16 or narrow types: bf16 arrays travel as their u16 bits and the
+# narrow ones (f8*, f4e2m1, i4, u4, i2, u2) as their u8 bits, one element per byte, named in the
+# metadata with their IR dtype
 _BITS_KEY = "compiler.bf16_as_u16"
+_NARROW_KEY = "compiler.narrow_as_u8"
 
 
 def weights_path(path: str) -> str:
@@ -38,9 +41,14 @@ def save(module: Module, path: str, inline_limit: Optional[int] = DEFAULT_INLINE
     wpath = weights_path(path)
     if large:
         bf16 = [k for k, v in large.items() if v.dtype == dt.bf16.np_dtype]
-        tensors = {k: (v.view(np.uint16) if k in bf16 else np.ascontiguousarray(v))
+        narrow = {k: dt.dtype(v.dtype).name for k, v in large.items()
+                  if dt.dtype(v.dtype).is_narrow}
+        tensors = {k: (np.ascontiguousarray(v).view(np.uint16) if k in bf16 else
+                       np.ascontiguousarray(dt.canonical_bits(v)).view(np.uint8) if k in narrow
+                       else np.ascontiguousarray(v))
                    for k, v in large.items()}
-        save_file(tensors, wpath, metadata={_BITS_KEY: json.dumps(bf16)})
+        save_file(tensors, wpath, metadata={_BITS_KEY: json.dumps(bf16),
+                                            _NARROW_KEY: json.dumps(narrow)})
     elif os.path.exists(wpath):
         os.remove(wpath)  # a stale weights file would be loaded with the new text
 
@@ -55,8 +63,14 @@ def load(path: str) -> Module:
     wpath = weights_path(path)
     if os.path.exists(wpath):
         with safe_open(wpath, framework="numpy") as st:
-            bf16 = set(json.loads((st.metadata() or {}).get(_BITS_KEY, "[]")))
+            meta = st.metadata() or {}
+            bf16 = set(json.loads(meta.get(_BITS_KEY, "[]")))
+            narrow = json.loads(meta.get(_NARROW_KEY, "{}"))
             for k in st.keys():
                 arr = st.get_tensor(k)
-                weights[k] = arr.view(dt.bf16.np_dtype) if k in bf16 else arr
+                if k in bf16:
+                    arr = arr.view(dt.bf16.np_dtype)
+                elif k in narrow:
+                    arr = dt.canonical_bits(arr.view(dt.dtype(narrow[k]).np_dtype))
+                weights[k] = arr
     return parse(text, weights=weights, filename=path)

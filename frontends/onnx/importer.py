@@ -65,7 +65,12 @@ ONNX_DTYPES: dict[int, dt.DType] = {
     TensorProto.BOOL: dt.bool_, TensorProto.INT8: dt.i8, TensorProto.UINT8: dt.u8,
     TensorProto.INT16: dt.i16, TensorProto.INT32: dt.i32, TensorProto.INT64: dt.i64,
     TensorProto.FLOAT16: dt.f16, TensorProto.BFLOAT16: dt.bf16, TensorProto.FLOAT: dt.f32,
-    TensorProto.DOUBLE: dt.f64,
+    TensorProto.DOUBLE: dt.f64, TensorProto.UINT16: dt.u16, TensorProto.UINT32: dt.u32,
+    TensorProto.UINT64: dt.u64, TensorProto.FLOAT8E4M3FN: dt.f8e4m3fn,
+    TensorProto.FLOAT8E5M2: dt.f8e5m2, TensorProto.FLOAT8E4M3FNUZ: dt.f8e4m3fnuz,
+    TensorProto.FLOAT8E5M2FNUZ: dt.f8e5m2fnuz, TensorProto.FLOAT8E8M0: dt.f8e8m0,
+    TensorProto.FLOAT4E2M1: dt.f4e2m1, TensorProto.INT4: dt.i4, TensorProto.UINT4: dt.u4,
+    TensorProto.INT2: dt.i2, TensorProto.UINT2: dt.u2,
 }
 
 
@@ -76,7 +81,7 @@ def ir_dtype(elem_type: int, where: str) -> dt.DType:
     name = TensorProto.DataType.Name(elem_type) if elem_type in TensorProto.DataType.values() \
         else str(elem_type)
     raise OnnxImportError(f"{where}: element type {name} has no IR dtype (the IR has "
-                          f"{', '.join(d.name for d in dt.ALL_DTYPES)})")
+                          f"{', '.join(d.name for d in dt.DTYPES)})")
 
 
 def onnx_dtype(d: dt.DType) -> int:
@@ -338,7 +343,9 @@ class Importer:
     def run(self) -> Module:
         g = self.model.graph
         opset = self.opsets.get("", 0)
-        if not MIN_OPSET <= opset <= MAX_OPSET:
+        # a model may import only other domains (ai.onnx.preview.training, ...): no default opset
+        only_other_domains = "" not in self.opsets and bool(self.opsets)
+        if not only_other_domains and not MIN_OPSET <= opset <= MAX_OPSET:
             raise OnnxImportError(f"the model uses opset {opset} of the default domain; the "
                                   f"installed onnx knows opsets up to {MAX_OPSET}")
         self.check_supported(g.node, self.opsets)
@@ -455,6 +462,13 @@ def tensor_to_array(t: onnx.TensorProto) -> np.ndarray:
         raw = numpy_helper.to_array(t)
         return np.asarray(raw).astype(dt.bf16.np_dtype) if raw.dtype != dt.bf16.np_dtype else raw
     arr = numpy_helper.to_array(t)
+    if dtype.is_narrow:
+        # onnx gives the ml_dtypes dtype (4/2-bit values unpacked one per byte); older onnx
+        # versions gave the bits as uint8: reinterpret them, never convert values
+        arr = np.ascontiguousarray(arr)
+        if arr.dtype != dtype.np_dtype:
+            arr = arr.astype(np.uint8).view(dtype.np_dtype)
+        return dt.canonical_bits(arr)
     return np.asarray(arr, dtype=dtype.np_dtype)
 
 

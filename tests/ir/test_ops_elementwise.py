@@ -291,6 +291,36 @@ def test_cast_types(to: str) -> None:
     assert infer("cast", tensor([], "f32"), to=dt.dtype(to)) == tensor([], to)
 
 
+@pytest.mark.parametrize("to", [d.name for d in dt.DTYPES if d not in dt.ALL_DTYPES])
+def test_cast_types_new_dtypes(to: str) -> None:
+    """u16/u32/u64 and the narrow types: cast takes them as source and target."""
+    for src in ("f32", "bf16", "i64", "u8", "bool", "u64", "f8e4m3fn", "f8e8m0", "f4e2m1", "i4",
+                "u2"):
+        assert infer("cast", tensor(["b", 2], src), to=to) == tensor(["b", 2], to)
+        assert infer("cast", tensor([3], to), to=src) == tensor([3], src)
+    assert infer("cast", tensor([2], "f32"), to=to, saturate=False, round_mode="down") == \
+        tensor([2], to)
+
+
+def test_cast_attributes() -> None:
+    op = get_op("cast")
+    assert op.normalize_attrs({"to": "f8e5m2"}) == {"to": dt.f8e5m2, "saturate": True,
+                                                      "round_mode": "up"}
+    with pytest.raises(TypeInferenceError, match="round_mode"):
+        op.normalize_attrs({"to": "f8e8m0", "round_mode": "even"})
+    m = Module("c")
+    f = FunctionBuilder(m)
+    x = f.arg("x", tensor([2], "f32"))
+    f.ret(f.cast(x, to="f8e4m3fn", saturate=False), f.cast(x, to="f8e8m0", round_mode="nearest"),
+          f.cast(x, to="f8e5m2"))
+    from compiler import ir
+    text = ir.print_module(m)
+    assert "cast(%x) {to = f8e4m3fn, saturate = false} : f8e4m3fn[2]" in text
+    assert "cast(%x) {to = f8e8m0, round_mode = \"nearest\"} : f8e8m0[2]" in text
+    assert "cast(%x) {to = f8e5m2} : f8e5m2[2]" in text  # defaults are not printed
+    assert ir.print_module(ir.parse(text)) == text
+
+
 def test_cast_needs_a_known_dtype() -> None:
     with pytest.raises(TypeInferenceError, match=r"cast needs attribute 'to' \(dtype\)"):
         infer("cast", tensor([2], "f32"))
@@ -732,6 +762,48 @@ def test_cast_every_pair(src: str) -> None:
         assert y.dtype == to.np_dtype
         want = (vals != 0) if to.is_bool else vals.astype(to.np_dtype)
         np.testing.assert_array_equal(y.astype(np.float64), want.astype(np.float64))
+
+
+@pytest.mark.parametrize("src", [d.name for d in dt.DTYPES])
+def test_cast_every_pair_of_all_dtypes(src: str) -> None:
+    """0 and 1 convert exactly between every pair of dtypes, the narrow ones included (f8e8m0
+    has no 0: it holds only 1 here)."""
+    vals = np.array([0, 1, 1, 0, 1]) if src != "f8e8m0" else np.ones(5, np.int64)
+    x = vals.astype(np.float32).astype(dt.dtype(src).np_dtype)
+    for to in dt.DTYPES:
+        (y,) = run_op("cast", x, to=to.name)
+        assert y.dtype == to.np_dtype
+        keep = vals != 0 if to is dt.f8e8m0 else np.ones(vals.shape, bool)
+        np.testing.assert_array_equal(y.astype(np.float64)[keep], vals.astype(np.float64)[keep],
+                                      err_msg=f"{src} -> {to}")
+
+
+def test_cast_to_float8_vs_torch() -> None:
+    """torch's f32 -> f8 conversions (its own code, not ml_dtypes): f8e4m3fn saturates like
+    saturate=true, the others keep inf/nan like saturate=false; f8e8m0 rounds to nearest."""
+    rng = np.random.default_rng(7)
+    x = np.concatenate([rng.standard_normal(2000) * 100, rng.standard_normal(500) * 1e-3,
+                        [0.0, -0.0, np.inf, -np.inf, 448, 464, 465, 57344, 61440, 1e6]])
+    x = x.astype(np.float32)
+    for to, tdt, attrs in [("f8e4m3fn", torch.float8_e4m3fn, {}),
+                           ("f8e5m2", torch.float8_e5m2, {"saturate": False}),
+                           ("f8e4m3fnuz", torch.float8_e4m3fnuz, {"saturate": False}),
+                           ("f8e5m2fnuz", torch.float8_e5m2fnuz, {"saturate": False}),
+                           ("f8e8m0", torch.float8_e8m0fnu,
+                            {"saturate": False, "round_mode": "nearest"})]:
+        xs = np.abs(x) if to == "f8e8m0" else x
+        want = torch.from_numpy(xs).to(tdt).view(torch.uint8).numpy()
+        (got,) = run_op("cast", xs, to=to, **attrs)
+        np.testing.assert_array_equal(got.view(np.uint8), want, err_msg=to)
+        back = torch.from_numpy(got.view(np.uint8).copy()).view(tdt).float().numpy()
+        np.testing.assert_array_equal(run_op("cast", got, to="f32")[0], back, err_msg=to)
+
+
+def test_cast_to_wide_uints_vs_torch() -> None:
+    x = np.array([0, 1, 255, 65535, 70000, 2**31], np.int64)
+    for to, tdt in (("u16", torch.uint16), ("u32", torch.uint32), ("u64", torch.uint64)):
+        (y,) = run_op("cast", x, to=to)
+        np.testing.assert_array_equal(y, to_torch(x).to(tdt).numpy())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -116,7 +116,10 @@ def_op("isinf", ["x"], _predicate_rule("isinf", FLOAT), _in_f32(_isinf),
 def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Integer division truncating toward zero (C, ONNX); x/0 gives 0 instead of a trap."""
     with np.errstate(all="ignore"):
-        if a.dtype.kind in "iu":
+        if a.dtype.kind == "u":  # no signs; u64 does not fit int64
+            safe = np.where(b == 0, 1, b).astype(a.dtype)
+            return np.where(b == 0, 0, a // safe).astype(a.dtype)
+        if a.dtype.kind == "i":
             safe = np.where(b == 0, 1, b).astype(a.dtype)
             q = np.abs(a.astype(np.int64)) // np.abs(safe.astype(np.int64))
             q = np.where((a < 0) != (safe < 0), -q, q)
@@ -215,11 +218,113 @@ def_op("clip", ["x"], _clip_rule, _clip, traits=("pure", "elementwise"),
        doc="min(max(x, min), max); a missing bound does not clip; ints use ceil(min), floor(max)")
 
 
-def _cast(x: np.ndarray, to: dt.DType) -> np.ndarray:
-    """ONNX Cast: floats to ints truncate toward zero; to bool is x != 0."""
+# --- cast ----------------------------------------------------------------------------------------
+# ONNX Cast, bit for bit as onnx.reference (which converts with NumPy and ml_dtypes):
+# - float -> int truncates toward zero (NumPy's astype; out of range is undefined in ONNX).
+# - float -> i4/u4/i2/u2 truncates toward zero and keeps the low bits (two's complement wrap,
+#   -9.0 -> i4 7); nan, inf and values outside the i32 range give 0 (ml_dtypes converts through
+#   a C int). int -> narrow int keeps the low bits as well.
+# - -> f8e4m3fn/f8e5m2/f8e4m3fnuz/f8e5m2fnuz rounds half to even. saturate (the default) clamps
+#   out-of-range values, infinities included, to the largest finite value; without it they
+#   become inf (f8e5m2) or nan (the types without inf). nan stays nan.
+# - -> f4e2m1 rounds half to even and always saturates (no inf or nan in the type; nan gives a
+#   zero, as ml_dtypes does).
+# - -> f8e8m0 (a power of two 2**(e-127), e in 0..254, 255 = nan) takes the f32 value's exponent
+#   (the sign is ignored; 0 gives 2**-127) and rounds the fraction by round_mode: "up" (any
+#   fraction rounds up; the default), "down" (truncates) or "nearest" (a fraction >= 0.5 rounds
+#   up, except that exactly 0.5 of the smallest exponent rounds down). saturate keeps the
+#   largest exponent from rounding up to nan. nan and inf give nan.
+# - narrow -> anything goes through f32 (narrow floats, exact) or i64 (narrow ints), except
+#   narrow float -> int, which gives 0 for nan and the extremes for +-inf (as ml_dtypes).
+# - a cast to x's own dtype is x (also for f8e8m0, where onnx.reference re-rounds 2**-127), but
+#   a saturating one to f8e5m2 clamps its infinities.
+
+_F8_SATURATING = ("f8e4m3fn", "f8e5m2", "f8e4m3fnuz", "f8e5m2fnuz")
+
+
+def _to_standard(x: np.ndarray) -> np.ndarray:
+    """A narrow-dtype array as f32 (narrow floats) or i64 (narrow ints), exactly."""
+    d = dt.dtype(x.dtype)
+    if d.is_narrow_float:
+        return x.astype(np.float32)
+    if d.is_narrow_int:
+        return x.astype(np.int64)
+    return x
+
+
+def _narrow_float_to_int(x: np.ndarray, to: dt.DType) -> np.ndarray:
+    """ml_dtypes' narrow float -> integer: nan gives 0 and +-inf the i32 (narrow targets) or the
+    target's (others) extreme; finite values truncate as from f32."""
+    f = x.astype(np.float64)
+    nan, pos, neg = np.isnan(f), f == np.inf, f == -np.inf
+    if to.is_narrow_int:
+        f = np.where(nan, 0.0, np.where(pos, 2.0 ** 31 - 1, np.where(neg, -2.0 ** 31, f)))
+        return _to_narrow_int(f, to)
+    lo, hi = to.int_range()
+    y = np.where(nan | pos | neg, np.float32(0), x.astype(np.float32)).astype(to.np_dtype)
+    return np.where(pos, hi, np.where(neg, lo, y)).astype(to.np_dtype)
+
+
+def _to_narrow_int(x: np.ndarray, to: dt.DType) -> np.ndarray:
+    """Truncate toward zero (floats) and keep the low `to.bits` bits: ml_dtypes' conversion."""
+    if x.dtype.kind == "f" or x.dtype == dt.bf16.np_dtype:
+        t = np.trunc(x.astype(np.float64))
+        ok = np.isfinite(t) & (t >= -2.0 ** 31) & (t < 2.0 ** 31)
+        v = np.where(ok, t, 0.0).astype(np.int64)
+    else:
+        v = x.astype(np.int64)  # u64 wraps into i64 keeping its low bits
+    return (v & ((1 << to.bits) - 1)).astype(np.uint8).view(to.np_dtype)
+
+
+def _to_f8e8m0(x: np.ndarray, saturate: bool, round_mode: str) -> np.ndarray:
+    """onnx.numpy_helper.to_float8e8m0: the f32 exponent, rounded by round_mode."""
+    bits = np.asarray(x, dtype=np.float32).view(np.uint32)
+    exp = ((bits >> 23) & 0xFF).astype(np.uint16)
+    special = exp == 0xFF
+    if round_mode == "up":
+        up = ((bits & 0x7FFFFF) > 0) & ~special
+    elif round_mode == "nearest":
+        guard = (bits & 0x400000) > 0
+        rest = (bits & 0x3FFFFF) > 0
+        up = guard & (rest | (exp > 0)) & ~special
+    else:
+        up = np.zeros(bits.shape, dtype=bool)
+    if saturate:
+        up &= exp != 0xFE
+    out = np.where(special, 0xFF, exp + up).astype(np.uint8)
+    return out.view(dt.f8e8m0.np_dtype)
+
+
+def _to_narrow_float(x: np.ndarray, to: dt.DType, saturate: bool,
+                     round_mode: str) -> np.ndarray:
+    if to == dt.f8e8m0:
+        return _to_f8e8m0(x, saturate, round_mode)
+    if x.dtype == np.bool_:
+        x = x.astype(np.float32)
+    if to.name in _F8_SATURATING and saturate:
+        # clamp in f32 (f64 for f64 and the 32/64-bit ints, as NumPy promotes), then round
+        wide = np.float64 if x.dtype in (np.float64, np.int32, np.int64, np.uint32,
+                                         np.uint64) else np.float32
+        hi = to.float_max()
+        x = np.clip(x.astype(wide), -hi, hi)
+    return x.astype(to.np_dtype)
+
+
+def _cast(x: np.ndarray, to: dt.DType, saturate: bool = True,
+          round_mode: str = "up") -> np.ndarray:
+    """ONNX Cast (see the rules above): floats to ints truncate toward zero; to bool is x != 0."""
     with np.errstate(all="ignore"):
+        if x.dtype == to.np_dtype and not (saturate and to == dt.f8e5m2):
+            return x.copy()  # only f8e5m2's saturation changes values (inf -> max)
+        if dt.dtype(x.dtype).is_narrow_float and to.is_integral:
+            return _narrow_float_to_int(x, to)
+        x = _to_standard(x)
         if to.is_bool:
             return np.asarray(x != 0)
+        if to.is_narrow_int:
+            return _to_narrow_int(x, to)
+        if to.is_narrow_float:
+            return _to_narrow_float(x, to, saturate, round_mode)
         if x.dtype == dt.bf16.np_dtype and not to.is_float:
             x = x.astype(np.float32)
         if to == dt.bf16 and x.dtype.kind in "iub":
@@ -227,5 +332,9 @@ def _cast(x: np.ndarray, to: dt.DType) -> np.ndarray:
         return x.astype(to.np_dtype)
 
 
-def_op("cast", ["x"], lambda x, to: x.with_dtype(to), _cast, attrs={"to": attr("dtype")},
-       traits=("pure", "elementwise"), doc="convert to dtype `to`")
+def_op("cast", ["x"], lambda x, to, **_: x.with_dtype(to), _cast,
+       attrs={"to": attr("dtype"), "saturate": attr("bool", True),
+              "round_mode": attr("str", "up", choices=("up", "down", "nearest"))},
+       traits=("pure", "elementwise"),
+       doc="convert to dtype `to` (ONNX Cast); `saturate` clamps out-of-range values for the "
+           "f8 targets, `round_mode` rounds to f8e8m0 (up, down, nearest)")

@@ -60,14 +60,14 @@ def _index_operand(op: str, t: TensorType, what: str = "indices") -> None:
 
 def _check_value(op: str, key: str, value: float, dtype: dt.DType) -> None:
     """A float attribute used as a fill value must be exact in an integer or bool dtype."""
-    if dtype.is_float:
+    if dtype.is_float or dtype.is_narrow_float:
         return
     if dtype.is_bool:
         if value not in (0.0, 1.0):
             raise TypeInferenceError(f"{op} attribute '{key}' = {value} is not 0 or 1 for bool")
         return
-    info = np.iinfo(dtype.np_dtype)
-    if not math.isfinite(value) or value != int(value) or not info.min <= value <= info.max:
+    lo, hi = dtype.int_range()
+    if not math.isfinite(value) or value != int(value) or not lo <= value <= hi:
         raise TypeInferenceError(f"{op} attribute '{key}' = {value} is not a {dtype} integer")
 
 

@@ -19,6 +19,12 @@ Conventions shared by the family:
 - quantize divides x / scale in f32 (f16/bf16 inputs are widened first; f64 stays f64) and
   dequantize computes (x - zero_point) exactly in integers, converts once to f32 and multiplies
   by the scale, rounding once to the scale's dtype.
+- quantize and dequantize also take the narrow types (ONNX QuantizeLinear/DequantizeLinear):
+  i4/u4/i2/u2 round and saturate like the 8-bit ints; the f8 types and f4e2m1 convert
+  x / scale + zero_point as `cast` does (round half to even; f8 saturates to the largest finite
+  value unless `saturate` is false, f4e2m1 always does; nan stays nan in f8). A zero point of
+  these floats is normally 0 and then adds nothing (-0 stays -0, as in hardware and onnx's
+  reference); dequantize converts x to f32 exactly and subtracts the zero point there.
 """
 from __future__ import annotations
 
@@ -26,14 +32,19 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+import ml_dtypes
+
 from .. import dtypes as dt
 from ..reference import nn as nn_ref
 from ..registry import attr, def_op
 from ..types import (Dim, TensorType, TypeInferenceError, broadcast_shapes, format_dim,
                      normalize_axis)
 from ._common import require_dtype
+from .elementwise import _cast
 
-QUANT_DTYPES = (dt.i8, dt.u8, dt.i16, dt.i32)  # quantize results, dequantize inputs
+# quantize results, dequantize inputs (ONNX QuantizeLinear T3 / DequantizeLinear T1, and i32)
+QUANT_DTYPES = (dt.i8, dt.u8, dt.i16, dt.i32, dt.u16, dt.i4, dt.u4, dt.i2, dt.u2, dt.f8e4m3fn,
+                dt.f8e4m3fnuz, dt.f8e5m2, dt.f8e5m2fnuz, dt.f4e2m1)
 Q8_DTYPES = (dt.i8, dt.u8)                       # integer contraction inputs, requantize results
 TRAITS = ("pure", "quantized")
 CONTRACTION_TRAITS = ("pure", "quantized", "contraction")
@@ -50,8 +61,11 @@ def _shape_str(shape: Sequence[Dim]) -> str:
 
 def _require_in(op: str, what: str, t: TensorType, allowed: Sequence[dt.DType]) -> None:
     if t.dtype not in allowed:
-        names = "/".join(d.name for d in allowed)
-        raise TypeInferenceError(f"{op} {what} must be {names}, got {t.dtype}")
+        # the core dtypes first; u16 and the narrow types after them
+        names = "/".join(d.name for d in allowed if d in dt.ALL_DTYPES)
+        extra = ", ".join(d.name for d in allowed if d not in dt.ALL_DTYPES)
+        raise TypeInferenceError(f"{op} {what} must be {names}, got {t.dtype}"
+                                 + (f" (also allowed: {extra})" if extra else ""))
 
 
 def _same_dtype_as(op: str, what: str, t: TensorType, other: str, ref: TensorType) -> None:
@@ -237,8 +251,8 @@ def _round_saturate(v: np.ndarray, zero_point: "np.ndarray | int", dtype: np.dty
     """saturate(round_half_to_even(v) + zero_point) in `dtype`; nan rounds to 0."""
     r = np.rint(np.asarray(v, dtype=np.float64))
     r = np.where(np.isnan(r), 0.0, r) + np.asarray(zero_point, dtype=np.int64)
-    info = np.iinfo(dtype)
-    return np.clip(r, info.min, info.max).astype(dtype)
+    info = ml_dtypes.iinfo(dtype)  # NumPy's iinfo does not know int4/int2
+    return np.clip(r, int(info.min), int(info.max)).astype(dtype)
 
 
 def _int64(x: np.ndarray, zero_point: Optional[np.ndarray]) -> np.ndarray:
@@ -270,7 +284,7 @@ def _requantize(acc_i32: np.ndarray, multiplier: np.ndarray, zero_point: np.ndar
 
 
 def _quantize_rule(x: TensorType, scale: TensorType, zero_point: Optional[TensorType] = None, *,
-                   axis: int, dtype: Optional[dt.DType]) -> TensorType:
+                   axis: int, dtype: Optional[dt.DType], saturate: bool) -> TensorType:
     op = "quantize"
     require_dtype(op, x, ("float",), "x")
     _same_dtype_as(op, "scale", scale, "x", x)
@@ -288,18 +302,25 @@ def _quantize_rule(x: TensorType, scale: TensorType, zero_point: Optional[Tensor
 
 
 def _quantize(x: np.ndarray, scale: np.ndarray, zero_point: Optional[np.ndarray] = None, *,
-              axis: int, dtype: Optional[dt.DType]) -> np.ndarray:
+              axis: int, dtype: Optional[dt.DType], saturate: bool) -> np.ndarray:
     out = zero_point.dtype if zero_point is not None else (dtype or dt.u8).np_dtype
     cd = _float_compute(x.dtype)
     q = x.astype(cd) / _along(scale, x.ndim, axis).astype(cd)
+    if dt.dtype(out).is_narrow_float:
+        if zero_point is not None:
+            zp = _along(zero_point, x.ndim, axis).astype(cd)
+            q = np.where(zp == 0, q, q + zp)  # a zero zero point keeps -0
+        return _cast(q, dt.dtype(out), saturate=saturate)
     zp = 0 if zero_point is None else _along(zero_point, x.ndim, axis)
     return _round_saturate(q, zp, out)
 
 
 def_op("quantize", ["x", "scale", "zero_point?"], _quantize_rule, _quantize,
-       attrs={"axis": attr("int", 1), "dtype": attr("dtype", None)}, traits=TRAITS,
+       attrs={"axis": attr("int", 1), "dtype": attr("dtype", None),
+              "saturate": attr("bool", True)}, traits=TRAITS,
        doc="saturate(round_half_to_even(x / scale) + zero_point) (ONNX QuantizeLinear); the "
-           "result dtype is zero_point's, else `dtype`, else u8; per-tensor or per-axis scale")
+           "result dtype is zero_point's, else `dtype`, else u8; per-tensor or per-axis scale; "
+           "f8 results clamp to the largest finite value unless `saturate` is false")
 
 
 def _dequantize_rule(x: TensorType, scale: TensorType, zero_point: Optional[TensorType] = None, *,
@@ -318,7 +339,11 @@ def _dequantize(x: np.ndarray, scale: np.ndarray, zero_point: Optional[np.ndarra
                 axis: int) -> np.ndarray:
     zp = None if zero_point is None else _along(zero_point, x.ndim, axis)
     cd = _float_compute(scale.dtype)
-    y = _int64(x, zp).astype(cd) * _along(scale, x.ndim, axis).astype(cd)
+    if dt.dtype(x.dtype).is_narrow_float:  # exact in f32; x - 0 is x, -0 included
+        dx = x.astype(cd) if zp is None else x.astype(cd) - zp.astype(cd)
+    else:
+        dx = _int64(x, zp).astype(cd)
+    y = dx * _along(scale, x.ndim, axis).astype(cd)
     return y.astype(scale.dtype)
 
 

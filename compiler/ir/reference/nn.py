@@ -379,7 +379,7 @@ def _pool_setup(
     dils = [1] * d if dilations is None else dilations
     out = pool_output_shape(x.shape[2:], kernel, strides, pads, dils, ceil_mode)
     ks, ss, ds = list(kernel), list(strides), list(dils)
-    pb, pe = list(pads[:d]), list(pads[d:])
+    pb = list(pads[:d])
     # Only pad what the windows read: ceil_mode may need more than pe, truncation may need less.
     need = [(o - 1) * s + dl * (k - 1) + 1 for o, s, dl, k in zip(out, ss, ds, ks)]
     end = [max(0, nd - b - i) for nd, b, i in zip(need, pb, x.shape[2:])]

@@ -68,7 +68,7 @@ def size(ctx: NodeContext) -> Value:
 def cast(ctx: NodeContext) -> Value:
     x = ctx.input(0)
     to = ir_dtype(ctx.attr("to"), f"Cast node '{ctx.node.name}' attribute to")
-    out = x if x.dtype is to else ctx.op("cast", x, to=to)
+    out = _cast(ctx, x, to)
     dims = ctx.dims(0)
     if dims is not None and to.is_int and x.dtype.is_int and out is not x:
         ctx.set_dims(out, dims)
@@ -77,8 +77,18 @@ def cast(ctx: NodeContext) -> Value:
 
 @converter("CastLike")
 def cast_like(ctx: NodeContext) -> Value:
-    x, like = ctx.input(0), ctx.input(1)
-    return x if x.dtype is like.dtype else ctx.op("cast", x, to=like.dtype)
+    return _cast(ctx, ctx.input(0), ctx.input(1).dtype)
+
+
+def _cast(ctx: NodeContext, x: Value, to: dt.DType) -> Value:
+    """Cast/CastLike with `saturate` (opset 19+, the f8 targets) and `round_mode` (opset 24+,
+    f8e8m0); a cast to x's own dtype is x, except that saturating f8e5m2 clamps its infinities."""
+    saturate = bool(ctx.attr("saturate", 1))
+    if x.dtype is to and not (to is dt.f8e5m2 and saturate):
+        return x
+    extra = {"saturate": saturate, "round_mode": ctx.attr("round_mode", "up")} \
+        if to.is_narrow_float else {}
+    return ctx.op("cast", x, to=to, **extra)
 
 
 @converter("Reshape")

@@ -6,7 +6,8 @@ matmul_integer, conv_integer, qlinear_matmul, qlinear_conv). What the IR ops do 
 handled here: mixed x/scale dtypes (cast to one compute dtype, as ONNX's reference divides in
 NumPy's promoted type), `output_dtype`, blocked scales (reshaped so that every block becomes a
 row of a per-axis op), missing zero points of the QLinear ops (zeros) and `auto_pad`.
-Float8/int4/uint16 tensors have no IR dtype; the importer rejects them where they appear.
+QuantizeLinear/DequantizeLinear also take u16, i4/u4/i2/u2, the f8 types and f4e2m1 (with
+`saturate` for f8 results) and f8e8m0 scales (MX), which compute in f32.
 """
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ from compiler.ir import dtypes as dt
 from ..importer import NodeContext, converter, ir_dtype
 
 _FLOATS = (dt.f16, dt.bf16, dt.f32, dt.f64)
+
+
+def _is_scale(d: dt.DType) -> bool:
+    """A float scale dtype: an arithmetic float or f8e8m0 (a power of two, ONNX opset 25)."""
+    return d.is_float or d is dt.f8e8m0
 
 
 # --- QuantizeLinear / DequantizeLinear ---------------------------------------------------------
@@ -38,12 +44,14 @@ def quantize_linear(ctx: NodeContext) -> Value:
     precision = _attr_dtype(ctx, "precision")
     if precision is not None and precision not in _FLOATS:
         raise ctx.error(f"attribute precision={precision} must be a float type")
-    if not scale.dtype.is_float:
+    if not _is_scale(scale.dtype):
         raise ctx.error(f"y_scale must be a float tensor, got {scale.dtype}")
     # the division runs in `precision` if given, else in NumPy's promotion of x and y_scale
     cd = precision or _promote(x.dtype, scale.dtype)
     x, scale = _cast(ctx, x, cd), _cast(ctx, scale, cd)
     attrs = {} if zp is not None or out_dtype is None else {"dtype": out_dtype}
+    if not ctx.attr("saturate", 1):
+        attrs["saturate"] = False
 
     def quantize(x: Value, s: Value, z: Optional[Value], ax: int) -> Value:
         return ctx.op("quantize", x, s, *([z] if z is not None else []), axis=ax, **attrs)
@@ -59,7 +67,7 @@ def dequantize_linear(ctx: NodeContext) -> Value:
     zp = ctx.input(2) if ctx.has_input(2) else None
     axis, block = _axis_and_block(ctx)
     out_dtype = _attr_dtype(ctx, "output_dtype") or scale.dtype
-    if not scale.dtype.is_float or not out_dtype.is_float:
+    if not _is_scale(scale.dtype) or not out_dtype.is_float:
         raise ctx.error(f"x_scale and the output must be float, got {scale.dtype} -> {out_dtype}")
     if zp is not None and x.dtype is dt.i32:
         known = ctx.known(2)

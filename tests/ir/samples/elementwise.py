@@ -152,7 +152,43 @@ def _clip(rng: np.random.Generator) -> Sample:
     return [x], attrs
 
 
+# value ranges every cast between these dtypes keeps finite and exact enough: the narrow ints'
+# ranges, f4e2m1's largest value, powers of two for f8e8m0 (which has no zero or negatives)
+NEW_DTYPES = ("u16", "u32", "u64", "i4", "u4", "i2", "u2", "f8e4m3fn", "f8e5m2", "f8e4m3fnuz",
+              "f8e5m2fnuz", "f8e8m0", "f4e2m1")
+_CAST_RANGES = {"bool": (0, 1), "i2": (-2, 1), "u2": (0, 3), "i4": (-8, 7), "u4": (0, 15),
+                "f4e2m1": (-6, 6), "f8e8m0": (0.25, 64)}
+
+
+def _cast_new_dtypes(rng: np.random.Generator) -> Sample:
+    """A cast from or to u16/u32/u64 or a narrow type, with saturate/round_mode at random."""
+    src, to = _pick(rng, ANY + NEW_DTYPES), _pick(rng, NEW_DTYPES)
+    if rng.random() < 0.5:
+        src, to = to, src
+    lo, hi = -100.0, 100.0
+    for d in (src, to):
+        dlo, dhi = _CAST_RANGES.get(d, (0, 100) if dt.dtype(d).kind == "uint" else (-100, 100))
+        lo, hi = max(lo, dlo), min(hi, dhi)
+    shape = _shape(rng)
+    d = dt.dtype(src)
+    if src == "f8e8m0":
+        x = np.exp2(rng.integers(int(np.log2(lo)), int(np.log2(hi)) + 1, size=shape))
+    elif d.is_integral or d.is_bool:
+        x = rng.integers(int(np.ceil(lo)), int(hi) + 1, size=shape)
+    else:
+        x = rng.uniform(lo, hi, size=shape)
+    x = np.asarray(x).astype(np.float64 if not (d.is_integral or d.is_bool) else np.int64)
+    attrs: dict[str, Any] = {"to": to}
+    if dt.dtype(to).is_narrow_float:
+        attrs.update(_optional(rng, "saturate", bool(rng.random() < 0.5)))
+        if to == "f8e8m0":
+            attrs.update(_optional(rng, "round_mode", _pick(rng, ("up", "down", "nearest"))))
+    return [x.astype(d.np_dtype)], attrs
+
+
 def _cast(rng: np.random.Generator) -> Sample:
+    if rng.random() < 0.3:
+        return _cast_new_dtypes(rng)
     src, to = _pick(rng, ANY), _pick(rng, ANY)
     # stay inside every target's range: u8 takes [0, 255], i8 [-128, 127]
     unsigned = dt.dtype(to).kind == "uint" or dt.dtype(src).kind == "uint"
