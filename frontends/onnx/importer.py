@@ -443,12 +443,13 @@ class Importer:
         try:
             for inner in body.node:
                 self.convert_node(bind_attribute_refs(inner, caller_attrs, node.name), body_opsets)
-            results = [self.lookup(o) for o in body.output]
+            # only the outputs the node uses: a body may skip optional ones (SoftmaxCrossEntropyLoss)
+            results = {name: self.lookup(inner) for name, inner in zip(node.output, body.output)
+                       if name}
         finally:
             self.scopes.pop()
-        for name, v in zip(node.output, results):
-            if name:
-                self.define(name, v)
+        for name, v in results.items():
+            self.define(name, v)
 
 
 # ---------------------------------------------------------------------------------------------

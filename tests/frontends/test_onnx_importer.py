@@ -167,3 +167,17 @@ def test_backend_specializes_on_shape_inputs_per_value():
         np.testing.assert_array_equal(y, want)
     assert len(rep.cache) == 2  # one import per distinct value
     assert rep.specialized == ["pads"]  # exactly the input the shape depends on
+
+
+def test_function_expansion_with_an_unused_optional_output():
+    # SoftmaxCrossEntropyLoss's body declares log_prob, which a one-output node does not use
+    nodes = [helper.make_node("SoftmaxCrossEntropyLoss", ["x", "y"], ["z"], reduction="mean")]
+    model = make_model(nodes, [vi("x", T.FLOAT, [3, 5]), vi("y", T.INT64, [3])], [vi("z", T.FLOAT, [])],
+                       opset=13)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    y = rng.integers(0, 5, 3).astype(np.int64)
+    from onnx.reference import ReferenceEvaluator
+    (want,) = ReferenceEvaluator(model).run(None, {"x": x, "y": y})
+    (got,) = ir.interpret(from_onnx(model), x, y)
+    np.testing.assert_allclose(got, want, rtol=1e-6)

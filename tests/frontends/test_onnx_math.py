@@ -400,3 +400,20 @@ def test_runtime_axes_are_a_clear_error() -> None:
     with pytest.raises(OnnxImportError, match=r"ReduceSum node 'node0' \(opset 13\): input 1 "
                                               r"\(axes\) must be a constant"):
         from_onnx(model)
+
+
+def test_prelu_before_opset_7_has_per_channel_slope():
+    from onnx import TensorProto, helper
+
+    from compiler import ir
+    from frontends import from_onnx
+    g = helper.make_graph([helper.make_node("PRelu", ["x", "s"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4]),
+                           helper.make_tensor_value_info("s", TensorProto.FLOAT, [3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 4])])
+    m = from_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 6)]))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    s = rng.standard_normal(3).astype(np.float32)
+    (y,) = ir.interpret(m, x, s)
+    np.testing.assert_array_equal(y, np.where(x < 0, x * s[None, :, None], x))

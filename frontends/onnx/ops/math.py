@@ -256,6 +256,9 @@ def celu(ctx: NodeContext) -> Value:
 @converter("PRelu")
 def prelu(ctx: NodeContext) -> Value:
     x, slope = ctx.input(0), ctx.input(1)
+    if ctx.opset < 7 and slope.type.rank == 1 and x.type.rank >= 2 and slope.shape[0] != 1:
+        # before opset 7 a 1-D slope is per channel (axis 1), not NumPy-broadcast
+        slope = ctx.op("reshape", slope, shape=[slope.shape[0]] + [1] * (x.type.rank - 2))
     negative = ctx.op("lt", x, _scalar(ctx, x, 0))
     return ctx.op("where", negative, ctx.op("mul", x, slope), x)
 
