@@ -253,6 +253,7 @@ class Importer:
         self.f = ir.FunctionBuilder(self.module, "main")
         self.scopes: list[dict[str, Value]] = [{}]
         self.arg_names: dict[str, Value] = {}
+        self.base_dir = os.path.dirname(os.path.abspath(self.filename)) if self.filename else None
         self._symbols: dict[str, str] = {}
 
     # --- values --------------------------------------------------------------------------------
@@ -351,7 +352,7 @@ class Importer:
         self.check_supported(g.node, self.opsets)
         inits = {t.name for t in g.initializer}
         for t in g.initializer:
-            arr = tensor_to_array(t)
+            arr = tensor_to_array(t, self.base_dir)
             self.define(t.name, self.constant(arr, t.name))
         for vi in g.input:
             if vi.name in inits:
@@ -456,9 +457,17 @@ class Importer:
 # ONNX helpers
 
 
-def tensor_to_array(t: onnx.TensorProto) -> np.ndarray:
-    """An initializer or Constant tensor as an array of an IR dtype."""
+def tensor_to_array(t: onnx.TensorProto, base_dir: Optional[str] = None) -> np.ndarray:
+    """An initializer or Constant tensor as an array of an IR dtype; external data is read from
+    the folder `base_dir` (the model file's)."""
     dtype = ir_dtype(t.data_type, f"tensor '{t.name}'")
+    if t.data_location == TensorProto.EXTERNAL:
+        if base_dir is None:
+            raise OnnxImportError(f"tensor '{t.name}' keeps its data in an external file; import "
+                                  "the model from its path (or onnx.load it with its data)")
+        if not dtype.is_narrow:
+            return _read_external(t, dtype, base_dir)
+        t = _with_external_data(t, base_dir)  # packed 4/2-bit data: onnx's own reader
     if t.data_type == TensorProto.BFLOAT16:
         raw = numpy_helper.to_array(t)
         return np.asarray(raw).astype(dt.bf16.np_dtype) if raw.dtype != dt.bf16.np_dtype else raw
@@ -471,6 +480,54 @@ def tensor_to_array(t: onnx.TensorProto) -> np.ndarray:
             arr = arr.astype(np.uint8).view(dtype.np_dtype)
         return dt.canonical_bits(arr)
     return np.asarray(arr, dtype=dtype.np_dtype)
+
+
+def _external_path(t: onnx.TensorProto, base_dir: str) -> tuple[str, dict[str, str]]:
+    info = {e.key: e.value for e in t.external_data}
+    location = info.get("location", "")
+    base = os.path.realpath(base_dir)
+    path = os.path.realpath(os.path.join(base, location))
+    if not location or os.path.isabs(location) or not path.startswith(base + os.sep):
+        raise OnnxImportError(f"tensor '{t.name}': external data location {location!r} must be a "
+                              "relative path inside the model's folder")
+    return path, info
+
+
+def _read_external(t: onnx.TensorProto, dtype: dt.DType, base_dir: str) -> np.ndarray:
+    """Read an external tensor straight into an array, checking the file holds all of it."""
+    path, info = _external_path(t, base_dir)
+    storage = np.dtype(np.uint16) if dtype is dt.bf16 else dtype.np_dtype
+    shape = tuple(int(d) for d in t.dims)
+    count = int(np.prod(shape, dtype=np.int64))
+    offset = int(info.get("offset", 0))
+    nbytes = count * storage.itemsize
+    if "length" in info and int(info["length"]) != nbytes:
+        raise OnnxImportError(f"tensor '{t.name}': external data length {info['length']} does not "
+                              f"match {dtype}{list(shape)} ({nbytes} bytes)")
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        raise OnnxImportError(f"tensor '{t.name}': cannot read external data {path}: "
+                              f"{e.strerror or e}") from None
+    if offset < 0 or offset + nbytes > size:
+        raise OnnxImportError(f"tensor '{t.name}': external data {path} is truncated (needs bytes "
+                              f"{offset}..{offset + nbytes}, the file has {size})")
+    arr = np.fromfile(path, dtype=storage.newbyteorder("<"), count=count, offset=offset)
+    arr = arr.astype(storage, copy=False).reshape(shape)
+    return arr.view(dt.bf16.np_dtype) if dtype is dt.bf16 else arr
+
+
+def _with_external_data(t: onnx.TensorProto, base_dir: str) -> onnx.TensorProto:
+    _external_path(t, base_dir)  # refuse locations outside the model's folder
+    copy = onnx.TensorProto()
+    copy.CopyFrom(t)
+    try:
+        onnx.external_data_helper.load_external_data_for_tensor(copy, base_dir)
+    except (OSError, ValueError) as e:
+        raise OnnxImportError(f"tensor '{t.name}': cannot read external data: {e}") from None
+    copy.data_location = TensorProto.DEFAULT
+    del copy.external_data[:]
+    return copy
 
 
 def attributes(node: onnx.NodeProto) -> dict[str, Any]:
@@ -568,22 +625,27 @@ def load_model(model_or_path: "onnx.ModelProto | str | os.PathLike | bytes") -> 
                 data = fh.read()
         except OSError as e:
             raise OnnxImportError(f"{filename}: {e.strerror or e}") from None
-        model = _parse_bytes(data, filename)
-        base = os.path.dirname(os.path.abspath(filename))
-        try:
-            onnx.external_data_helper.load_external_data_for_model(model, base)
-        except (OSError, ValueError) as e:
-            raise OnnxImportError(f"{filename}: cannot read external weights: {e}") from None
+        model = _parse_bytes(data, filename)  # external weights are read later, straight to arrays
     if not model.HasField("graph"):
         raise OnnxImportError(f"{filename or 'model'}: not an ONNX model (it has no graph)")
-    try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid model"
-        raise OnnxImportError(f"{filename or 'model'}: the model is not valid ONNX: {first}") from None
+    _check(model, filename)
     if model.functions:
         model = onnx.inliner.inline_local_functions(model)
     return model, filename
+
+
+def _check(model: onnx.ModelProto, filename: Optional[str]) -> None:
+    """onnx's checker. A file is checked by its path, so that weights in external files beside it
+    are checked without being read; a ModelProto must hold its weights."""
+    if filename is None and any(t.data_location == TensorProto.EXTERNAL
+                                for t in model.graph.initializer):
+        raise OnnxImportError("the model keeps weights in external files; import it from its "
+                              "path (or onnx.load it with its data)")
+    try:
+        onnx.checker.check_model(filename if filename else model)
+    except onnx.checker.ValidationError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid model"
+        raise OnnxImportError(f"{filename or 'model'}: the model is not valid ONNX: {first}") from None
 
 
 def _parse_bytes(data: bytes, where: str) -> onnx.ModelProto:

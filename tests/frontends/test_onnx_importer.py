@@ -181,3 +181,38 @@ def test_function_expansion_with_an_unused_optional_output():
     (want,) = ReferenceEvaluator(model).run(None, {"x": x, "y": y})
     (got,) = ir.interpret(from_onnx(model), x, y)
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def _external_model(tmp_path):
+    w = np.random.default_rng(6).standard_normal((64, 32)).astype(np.float32)
+    model = make_model([helper.make_node("Reshape", ["w", "s"], ["y"])], [],
+                       [vi("y", T.FLOAT, [32, 64])],
+                       [numpy_helper.from_array(w, "w"),
+                        numpy_helper.from_array(np.array([32, 64], np.int64), "s")])
+    onnx.save_model(model, str(tmp_path / "m.onnx"), save_as_external_data=True,
+                    location="m.data", size_threshold=16)
+    return w
+
+
+def test_external_data_that_is_truncated_or_outside_the_folder(tmp_path):
+    _external_model(tmp_path)
+    data = (tmp_path / "m.data").read_bytes()
+    (tmp_path / "m.data").write_bytes(data[:100])
+    with pytest.raises(OnnxImportError, match="tensor 'w': external data .* is truncated"):
+        from_onnx(str(tmp_path / "m.onnx"))
+    proto = onnx.load(str(tmp_path / "m.onnx"), load_external_data=False)
+    for t in proto.graph.initializer:
+        for e in t.external_data:
+            if e.key == "location":
+                e.value = "../outside.data"
+    (tmp_path / "evil.onnx").write_bytes(proto.SerializeToString())
+    with pytest.raises(OnnxImportError, match="must be a relative path inside the model's folder|not valid ONNX"):
+        from_onnx(str(tmp_path / "evil.onnx"))
+    with pytest.raises(OnnxImportError, match="keeps weights in external files; import it from its path"):
+        from_onnx(onnx.load(str(tmp_path / "m.onnx"), load_external_data=False))
+
+
+def test_external_data_loaded_by_onnx_is_accepted(tmp_path):
+    w = _external_model(tmp_path)
+    (y,) = ir.interpret(from_onnx(onnx.load(str(tmp_path / "m.onnx"))))
+    np.testing.assert_array_equal(y, w.reshape(32, 64))

@@ -38,7 +38,7 @@ def import_subgraph(ctx: NodeContext, graph: onnx.GraphProto, bindings: Sequence
         raise ctx.error(f"{what} takes {len(graph.input)} inputs, the node gives {len(bindings)}")
     scope: dict[str, Value] = {}
     for t in graph.initializer:
-        scope[t.name] = imp.constant(tensor_to_array(t), t.name)
+        scope[t.name] = imp.constant(tensor_to_array(t, imp.base_dir), t.name)
     for vi, v in zip(graph.input, bindings):
         scope[vi.name] = v
     opsets = dict(imp.opsets)
