@@ -17,7 +17,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from . import dtypes as dt
-from .ops.constant import constant_type
+from .ops.module_ops import module_op_types
 from .core import Function, Location, Module, Op, Value
 from .registry import find_op, get_op
 from .types import TensorType, TypeInferenceError
@@ -59,10 +59,10 @@ class FunctionBuilder:
                                  "(use f.constant(...) for arrays)")
         try:
             attrs = opdef.normalize_attrs(attrs)
-            if name == "constant":
-                types = [constant_type(self.module.constants, attrs["name"])]
-            else:
-                types = opdef.infer([v.type for v in operands], attrs)
+            in_types = [v.type for v in operands]
+            types = module_op_types(self.module, name, in_types, attrs)
+            if types is None:
+                types = opdef.infer(in_types, attrs)
         except TypeInferenceError as e:
             shown = ", ".join(str(v.type) for v in operands)
             raise BuildError(f"{name}({shown}): {e}") from None

@@ -63,14 +63,19 @@ def check_inputs(fn: Function, arrays: Sequence[Any], env: dict[str, int],
 
 def run_function(module: Module, fn: Function, arrays: Sequence[Any],
                  compute_dtype: Optional[dt.DType] = None,
-                 observer: Optional[Callable[[Op, list[np.ndarray]], None]] = None) -> list[np.ndarray]:
+                 observer: Optional[Callable[[Op, list[np.ndarray]], None]] = None,
+                 env: Optional[dict[str, int]] = None) -> list[np.ndarray]:
     """Run one function. compute_dtype (f64) widens every float value; observer(op, results) is
-    called after each op (for numerics checks)."""
-    env: dict[str, int] = {}
-    inputs = check_inputs(fn, arrays, env, module.dim_bounds)
+    called after each op (for numerics checks). `env` is given when a `fused` op calls its body:
+    the arrays are then already checked (and possibly widened) values, bound in that env."""
     values: dict[Value, np.ndarray] = {}
+    if env is None:
+        env = {}
+        inputs = [_widen(x, compute_dtype) for x in check_inputs(fn, arrays, env, module.dim_bounds)]
+    else:
+        inputs = list(arrays)
     for arg, x in zip(fn.args, inputs):
-        values[arg] = _widen(x, compute_dtype)
+        values[arg] = x
     for op in fn.ops:
         results = run_op(module, op, [_lookup(values, v, op) for v in op.operands], env, compute_dtype)
         for v, r in zip(op.results, results):
@@ -87,6 +92,9 @@ def run_op(module: Module, op: Op, args: Sequence[np.ndarray], env: dict[str, in
     try:
         if op.name == "constant":
             raw: Any = module.constants[op.attrs["name"]]
+        elif op.name == "fused":
+            raw = run_function(module, module.function(op.attrs["body"]), args, compute_dtype,
+                               env=env)
         else:
             opdef = op.opdef
             kwargs = dict(op.attrs)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .core import Function, Module, Op, Value
-from .ops.constant import constant_type
+from .ops.module_ops import module_op_types
 from .registry import find_op
 from .types import TypeInferenceError
 
@@ -81,10 +81,10 @@ class _Verifier:
         try:
             opdef.check_operand_count(len(op.operands))
             attrs = opdef.normalize_attrs(op.attrs)
-            if op.name == "constant":
-                want = [constant_type(self.module.constants, attrs["name"])]
-            else:
-                want = opdef.infer([v.type for v in op.operands], attrs)
+            types = [v.type for v in op.operands]
+            want = module_op_types(self.module, op.name, types, attrs)
+            if want is None:
+                want = opdef.infer(types, attrs)
         except TypeInferenceError as e:
             self.fail(str(e), op)
         got = [v.type for v in op.results]

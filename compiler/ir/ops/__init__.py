@@ -1,2 +1,2 @@
 """Op declarations, one module per family; importing this package registers them all."""
-from . import constant, elementwise, reduction, normalization, linalg, movement, quantization, nn, math_extra, nn_extra, misc_extra  # noqa: F401
+from . import module_ops, elementwise, reduction, normalization, linalg, movement, quantization, nn, math_extra, nn_extra, misc_extra  # noqa: F401
