@@ -136,7 +136,14 @@ _builtin_loaded = False
 
 
 def _load_builtin() -> None:
+    """Import every module of this package once: each registers its passes."""
     global _builtin_loaded
     if not _builtin_loaded:
         _builtin_loaded = True
-        from . import prune_dead  # noqa: F401
+        import importlib
+        import pkgutil
+
+        import passes
+        for info in pkgutil.iter_modules(passes.__path__):
+            if info.name not in ("registry", "rewrite", "manager"):
+                importlib.import_module(f"passes.{info.name}")
