@@ -1,6 +1,7 @@
 """Command line: `python -m compiler <verb> ...`.
 
-    opt FILE [-p PIPELINE] [-o OUT]   parse, verify, run passes, print the IR (like mlir-opt)
+    opt FILE [-p PIPELINE | -O N] [-o OUT] [--print-ir-after all|change|P,..] [--dump-dir D]
+        [--check-numerics] [--timing]  parse, verify, run passes, print the IR (like mlir-opt)
     run FILE [--input NAME=file.npy] [--dim SYM=N] [--seed S] [-o out.npz]
                                       run a module on the reference interpreter
     ops [NAME]                        list the registered ops, or show one op's schema
@@ -40,7 +41,7 @@ def _read_module(path: str):
 def cmd_opt(args: argparse.Namespace) -> int:
     """Parse, verify, run the pipeline, print or write the result."""
     from compiler import ir
-    from passes import available_passes, parse_pipeline
+    from passes import available_passes
     from passes.registry import pass_options
 
     if args.list_passes:
@@ -53,8 +54,20 @@ def cmd_opt(args: argparse.Namespace) -> int:
         raise UserError("opt needs an IR file (or - for standard input)")
     module = _read_module(args.file)
     ir.verify(module)
-    if args.pipeline:
-        parse_pipeline(args.pipeline).run(module)
+    if args.pipeline is not None and args.opt_level is not None:
+        raise UserError("give a pipeline (-p) or an opt level (-O), not both")
+    if args.pipeline is not None or args.opt_level is not None:
+        from passes.manager import PassManager
+        from compiler.pipeline import default_pipeline
+        text = args.pipeline if args.pipeline is not None else default_pipeline(args.opt_level)
+        after = args.print_ir_after
+        if after not in (None, "all", "change"):
+            after = [n.strip() for n in after.split(",") if n.strip()]
+        pm = PassManager.from_string(text, print_ir_after=after, dump_dir=args.dump_dir,
+                                     check_numerics=args.check_numerics)
+        module = pm.run(module)
+        if args.timing:
+            sys.stderr.write(pm.summary())
     if args.output:
         ir.save(module, args.output)
     else:
@@ -179,7 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", metavar="VERB")
     o = sub.add_parser("opt", help="parse, verify and transform IR text (like mlir-opt)")
     o.add_argument("file", nargs="?", help="IR text file, or - for standard input")
-    o.add_argument("-p", "--passes", dest="pipeline", help='pipeline, e.g. "prune-dead"')
+    o.add_argument("-p", "--passes", dest="pipeline", help='pipeline, e.g. "cse,prune-dead"')
+    o.add_argument("-O", dest="opt_level", type=int, choices=range(4),
+                   help="run the default pipeline of this opt level")
+    o.add_argument("--print-ir-after", metavar="all|change|PASS,...",
+                   help="print the IR to stderr after every pass, changed ones, or named ones")
+    o.add_argument("--dump-dir", help="write numbered IR files and a summary per pass here")
+    o.add_argument("--check-numerics", action="store_true",
+                   help="after each pass, compare the interpreter's outputs on random inputs "
+                        "with the unoptimized module; stop at the first pass that changes them")
+    o.add_argument("--timing", action="store_true", help="print each pass's time and op counts")
     o.add_argument("-o", "--output", help="write the result here (with .safetensors weights)")
     o.add_argument("--inline-all", action="store_true", help="print every constant inline")
     o.add_argument("--list-passes", action="store_true", help="list passes and their options")
@@ -213,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from compiler.ir import BuildError, InterpreterError, ParseError, VerificationError
     from passes import PassError
+    from passes.manager import NumericsError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -222,7 +245,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return args.func(args)
     except (UserError, ParseError, VerificationError, PassError, BuildError,
-            InterpreterError, KeyError) as e:
+            InterpreterError, NumericsError, KeyError) as e:
         msg = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
         # parse and verify errors already start with "file:line: error:"
         print(msg if "error:" in msg.split("\n", 1)[0] else f"error: {msg}", file=sys.stderr)

@@ -92,12 +92,28 @@ def _as_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
+def optimize(module: ir.Module, pipeline: Optional[str] = None, *, opt_level: int = 2,
+             dump_dir: Optional[str] = None, print_ir_after: Any = None,
+             check_numerics: Any = False, verify_each: bool = True) -> ir.Module:
+    """Run a pass pipeline (None: the default one for opt_level) on a copy of `module` and return
+    the copy. Instruments: print_ir_after ("all", "change" or pass names), dump_dir (numbered IR
+    files and a summary), check_numerics (True or a passes.manager.NumericsCheck) and
+    verify_each; see passes/manager.py."""
+    from passes.manager import PassManager
+    from .pipeline import default_pipeline
+
+    text = pipeline if pipeline is not None else default_pipeline(opt_level)
+    pm = PassManager.from_string(text, verify_each=verify_each, print_ir_after=print_ir_after,
+                                 dump_dir=dump_dir, check_numerics=check_numerics)
+    return pm.run(ir.clone_module(module))
+
+
 def compile(graph: Any, target: Optional[str] = None, *,
             example_inputs: Optional[Sequence[Any]] = None, opt_level: int = 2,
-            passes: Optional[str] = None, dynamic_dims: Any = None) -> CompiledModule:
+            passes: Optional[str] = None, dynamic_dims: Any = None,
+            dump_dir: Optional[str] = None, print_ir_after: Any = None,
+            check_numerics: Any = False) -> CompiledModule:
     """Import, optimize and build `graph` for `target`; see the module docstring."""
-    from passes import parse_pipeline
-
     target = target or AVAILABLE_TARGETS[0]
     if target not in AVAILABLE_TARGETS:
         if target in PLANNED_TARGETS:
@@ -109,7 +125,9 @@ def compile(graph: Any, target: Optional[str] = None, *,
         raise CompileError(f"opt_level must be 0..3, got {opt_level}")
     module = to_module(graph, example_inputs, dynamic_dims)
     ir.verify(module)
-    pipeline = passes if passes is not None else ("prune-dead" if opt_level > 0 else "")
-    if pipeline:
-        parse_pipeline(pipeline).run(module)
+    if check_numerics is True and example_inputs is not None:
+        from passes.manager import NumericsCheck
+        check_numerics = NumericsCheck(inputs=[_as_numpy(x) for x in example_inputs])
+    module = optimize(module, passes, opt_level=opt_level, dump_dir=dump_dir,
+                      print_ir_after=print_ir_after, check_numerics=check_numerics)
     return CompiledModule(module, target)

@@ -2,7 +2,7 @@
 text form (printer and lark parser), the verifier and the reference interpreter."""
 from . import dtypes
 from .builder import BuildError, FunctionBuilder
-from .core import Function, Location, Module, Op, Value
+from .core import Function, Location, Module, Op, Value, clone_module
 from .dtypes import DType
 from .interpreter import InterpreterError, interpret
 from .registry import REQUIRED, AttrSpec, OpDef, all_ops, attr, def_op, get_op
@@ -10,7 +10,7 @@ from .types import Dim, TensorType, TypeInferenceError, tensor
 
 __all__ = [
     "dtypes", "DType", "Dim", "TensorType", "tensor", "TypeInferenceError",
-    "Value", "Op", "Function", "Module", "Location",
+    "Value", "Op", "Function", "Module", "Location", "clone_module",
     "OpDef", "AttrSpec", "attr", "def_op", "get_op", "all_ops", "REQUIRED",
     "FunctionBuilder", "BuildError", "interpret", "InterpreterError",
 ]

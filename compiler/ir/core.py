@@ -190,3 +190,29 @@ class Module:
     def __repr__(self) -> str:
         return (f"Module(@{self.name}, {len(self.functions)} functions, "
                 f"{len(self.constants)} constants)")
+
+
+def clone_module(module: Module) -> Module:
+    """A copy of the module that passes may change freely: new functions, ops and values; the
+    constants dict is new, its arrays are shared (the IR never writes into them)."""
+    out = Module(module.name)
+    out.constants = dict(module.constants)
+    out.dim_bounds = dict(module.dim_bounds)
+    out.source, out.source_file = module.source, module.source_file
+    for fn in module.functions:
+        mapping: dict[Value, Value] = {}
+        args = []
+        for a in fn.args:
+            mapping[a] = Value(a.type, a.name)
+            args.append(mapping[a])
+        ops = []
+        for op in fn.ops:
+            new = Op(op.name, [mapping.get(v, v) for v in op.operands], [r.type for r in op.results],
+                     dict(op.attrs), op.loc, [r.name for r in op.results])
+            new.src_line = op.src_line
+            mapping.update(zip(op.results, new.results))
+            ops.append(new)
+        copy = Function(fn.name, args, ops, [mapping.get(v, v) for v in fn.outputs])
+        copy.src_line = fn.src_line
+        out.functions.append(copy)
+    return out
