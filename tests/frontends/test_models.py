@@ -9,7 +9,6 @@ import torch
 from compiler import ir
 from compiler.bench import models
 
-pytest.importorskip("transformers")
 NAMES = sorted(models.MODELS)
 
 
