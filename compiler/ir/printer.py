@@ -112,7 +112,7 @@ def format_attrs(op: Op) -> str:
     parts = []
     for key, value in op.attrs.items():
         spec = opdef.attrs.get(key) if opdef is not None else None
-        if spec is not None and _same(value, spec.default):
+        if spec is not None and _same(value, spec.default, spec.kind):
             continue
         if value is None:
             continue
@@ -121,10 +121,11 @@ def format_attrs(op: Op) -> str:
     return ", ".join(parts)
 
 
-def _same(a: Any, b: Any) -> bool:
-    if type(a) is not type(b) and not (isinstance(a, tuple) and isinstance(b, tuple)):
-        return False
-    return a == b
+def _same(a: Any, b: Any, kind: Optional[str]) -> bool:
+    """a prints exactly like b (so -0.0 is not the default 0.0, and nan is nan)."""
+    if a is None or b is None or type(a) is not type(b):
+        return a is b
+    return format_attr_value(a, kind) == format_attr_value(b, kind)
 
 
 def format_attr_value(value: Any, kind: Optional[str]) -> str:

@@ -207,3 +207,15 @@ def test_load_rejects_weights_of_the_wrong_shape(tmp_path):
     text = (tmp_path / "a.ir").read_text().replace("f32[32]", "f32[33]")
     with pytest.raises(ir.ParseError, match=r"weights for @w are float32\[32\], the text declares f32\[33\]"):
         ir.parse(text, weights={"w": np.zeros(32, np.float32)})
+
+
+def test_attribute_defaults_compare_by_their_text():
+    m = ir.parse(FULL)
+    op = m.main.ops[3]  # leaky_relu, alpha default 0.01
+    op.attrs["alpha"] = -0.0
+    assert "{alpha = -0.0}" in ir.print_op(op)
+    clip = m.main.ops[4]
+    clip.attrs["min"] = None
+    assert "min" not in ir.print_op(clip)
+    text = ir.print_module(m, inline_limit=None)
+    assert ir.print_module(ir.parse(text), inline_limit=None) == text

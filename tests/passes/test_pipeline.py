@@ -38,7 +38,7 @@ def test_pipeline_parsing_and_options():
 
 
 def test_pipeline_errors():
-    with pytest.raises(PassError, match="unknown pass 'nope'; available: prune-dead"):
+    with pytest.raises(PassError, match="unknown pass 'nope'; available: .*prune-dead"):
         parse_pipeline("nope")
     with pytest.raises(PassError, match="bad pipeline"):
         parse_pipeline("prune-dead{")

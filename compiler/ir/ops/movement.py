@@ -246,6 +246,8 @@ def _slice_args(rank: int, starts, ends, axes, steps) -> list[tuple[int, int, in
 
 
 def _slice_rule(x: TensorType, starts, ends, axes, steps) -> TensorType:
+    if x.rank == 0:
+        raise TypeInferenceError(f"slice needs an operand of rank >= 1, got {x}")
     out = list(x.shape)
     for a, s, e, st in _slice_args(x.rank, starts, ends, axes, steps):
         d = x.shape[a]
