@@ -7,6 +7,7 @@
     ops [NAME]                        list the registered ops, or show one op's schema
     bench ir-text [--ops N]           print+parse speed of an N-op module
     bench import [--model gpt2-base]  import time through each frontend
+    bench passes [--model gpt2]       the default pipeline's effect on a model
 
 User errors (bad text, bad IR, bad options) print one message and exit with status 1, never a
 Python traceback.
@@ -165,7 +166,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from compiler.bench import import_time
         import_time.run(args.model, args.repeat or 1)
         return 0
-    raise UserError(f"unknown benchmark '{args.what}'; available: ir-text, import")
+    if args.what == "passes":
+        from compiler.bench import pipeline_stats
+        pipeline_stats.run(args.model if args.model != "gpt2-base" else "gpt2", args.opt_level)
+        return 0
+    raise UserError(f"unknown benchmark '{args.what}'; available: ir-text, import, passes")
 
 
 def _split_pair(text: str, flag: str) -> tuple[str, str]:
@@ -221,8 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-v", "--verbose", action="store_true", help="show each op's doc line")
     s.set_defaults(func=cmd_ops)
     b = sub.add_parser("bench", help="run a benchmark (ir-text: print/parse speed; import: "
-                                     "frontend import time)")
-    b.add_argument("what", help="benchmark name: ir-text or import")
+                                     "frontend import time; passes: the default pipeline)")
+    b.add_argument("what", help="benchmark name: ir-text, import or passes")
+    b.add_argument("-O", dest="opt_level", type=int, default=2, choices=range(4),
+                   help="opt level of the pipeline for `passes`")
     b.add_argument("--model", default="gpt2-base", help="model for `import` (gpt2-base, gpt2, "
                    "bert, llama, resnet)")
     b.add_argument("--ops", type=int, default=10_000, help="ops in the module (ir-text)")

@@ -70,7 +70,7 @@ def test_user_errors_exit_1_with_one_message(tmp_path):
         (("run", str(EXAMPLE), "--input", "nope=a.npy"), "--input names no argument"),
         (("run", str(EXAMPLE), "--dim", "batch=1000"), "?batch = 1000 is outside its bounds"),
         (("ops", "frobnicate"), "unknown op 'frobnicate'"),
-        (("bench", "nothing"), "unknown benchmark 'nothing'; available: ir-text, import"),
+        (("bench", "nothing"), "unknown benchmark 'nothing'; available: ir-text, import, passes"),
     ]:
         r = cli(*args)
         assert r.returncode == 1, (args, r.stdout, r.stderr)
