@@ -85,3 +85,26 @@ def test_prune_dead_text_in_text_out():
     (got,) = ir.interpret(m, x)
     np.testing.assert_array_equal(got, want)
     assert available_passes()["prune-dead"]().run(m) is False  # nothing left to do
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from tests.ir.test_roundtrip_property import random_graphs  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.filter_too_much])
+@given(random_graphs())
+def test_prune_dead_preserves_results_on_random_graphs(case):
+    g, _ = case
+    m = g.module
+    before = ir.interpret(m, *g.inputs)
+    n_ops = len(m.main.ops)
+    available_passes()["prune-dead"]().run(m)
+    ir.verify(m)
+    assert len(m.main.ops) <= n_ops
+    used = {v for op in m.main.ops for v in op.operands} | set(m.main.outputs)
+    assert all(any(r in used for r in op.results) for op in m.main.ops)  # nothing dead is left
+    for a, b in zip(ir.interpret(m, *g.inputs), before):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
