@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 
 from compiler.ir import Module, Op, Value
-from compiler.ir.interpreter import InterpreterError, run_op
+from compiler.ir.interpreter import fold, run_op
 
 from .registry import register
 from .rewrite import Rewriter, Rule, apply_rules
@@ -40,18 +40,9 @@ def fold_pure_op(max_elements: int) -> Rule:
     """The rule folding ops with constant operands whose results have at most max_elements."""
 
     def fold_pure_op(op: Op, rw: Rewriter) -> Optional[list[Value]]:  # op(constants) -> constant
-        if op.name == "constant" or not op.opdef.has("pure"):
+        results = fold(rw.module, op, [rw.constant_value(v) for v in op.operands], max_elements)
+        if results is None:
             return None
-        for r in op.results:
-            if not r.type.is_static or r.type.num_elements() > max_elements:
-                return None
-        args = [rw.constant_value(v) for v in op.operands]
-        if any(a is None for a in args):
-            return None
-        try:
-            results = run_op(rw.module, op, args, env={})  # type: ignore[arg-type]
-        except InterpreterError:
-            return None  # it fails at run time instead, as without folding
         return [constant_for(rw, arr, r) for arr, r in zip(results, op.results)]
 
     return fold_pure_op

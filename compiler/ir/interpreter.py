@@ -131,6 +131,22 @@ def run_op(module: Module, op: Op, args: Sequence[np.ndarray], env: dict[str, in
     return out
 
 
+def fold(module: Module, op: Op, args: Sequence[Optional[np.ndarray]],
+         max_elements: int) -> Optional[list[np.ndarray]]:
+    """op's results computed from known operand values, or None when it is not foldable: an
+    operand is unknown, the op is impure or a constant, a result has symbolic dims or more than
+    max_elements elements, or the reference fails (the op then fails at run time instead, as it
+    would without folding). Frontends and the fold-constants pass share this rule."""
+    if op.name == "constant" or not op.opdef.has("pure") or any(a is None for a in args):
+        return None
+    if not all(r.type.is_static and r.type.num_elements() <= max_elements for r in op.results):
+        return None
+    try:
+        return run_op(module, op, args, {})  # type: ignore[arg-type]
+    except InterpreterError:
+        return None
+
+
 def interpret(module: Module, *arrays: Any, dtype: Any = None,
               function: Optional[str] = None) -> list[np.ndarray]:
     """Run `module`'s entry function (or `function`) on arrays; returns the list of outputs.

@@ -32,7 +32,7 @@ import torch.fx
 from compiler import ir
 from compiler.ir import dtypes as dt
 from compiler.ir.core import Location, Module, Value, clean_name
-from compiler.ir.interpreter import run_op
+from compiler.ir.interpreter import fold
 from compiler.ir.types import Dim, TensorType
 
 FOLD_LIMIT = 1 << 22  # elements: larger constant results stay ops (fold-constants may take them)
@@ -398,16 +398,15 @@ class Importer:
 
     def emit(self, name: str, operands: list[Value], attrs: dict[str, Any],
              loc: Optional[Location]) -> "Value | list[Value]":
-        known = [self.known.get(v) for v in operands]
         res = self.f.op(name, *operands, loc=loc, **attrs)
         results = res if isinstance(res, list) else [res]
-        if operands and all(k is not None for k in known) and ir.get_op(name).has("pure") and \
-                all(r.type.is_static and r.type.num_elements() <= FOLD_LIMIT for r in results):
-            values = run_op(self.module, results[0].owner, known, {})
-            self.f.function.ops.pop()  # replaced by constants
-            folded = [self.constant(val, loc.name if loc else None, loc=loc) for val in values]
-            return folded if isinstance(res, list) else folded[0]
-        return res
+        values = fold(self.module, results[0].owner, [self.known.get(v) for v in operands],
+                      FOLD_LIMIT) if operands else None
+        if values is None:
+            return res
+        self.f.function.ops.pop()  # replaced by constants
+        folded = [self.constant(val, loc.name if loc else None, loc=loc) for val in values]
+        return folded if isinstance(res, list) else folded[0]
 
     def location(self, node: torch.fx.Node) -> Location:
         """The node's name, and the innermost source line outside torch recorded for it (the
