@@ -131,15 +131,23 @@ def run_op(module: Module, op: Op, args: Sequence[np.ndarray], env: dict[str, in
     return out
 
 
+FOLD_GROWTH_SLACK = 1 << 16  # bytes a fold may add beyond its operands' size
+
+
 def fold(module: Module, op: Op, args: Sequence[Optional[np.ndarray]],
          max_elements: int) -> Optional[list[np.ndarray]]:
     """op's results computed from known operand values, or None when it is not foldable: an
     operand is unknown, the op is impure or a constant, a result has symbolic dims or more than
-    max_elements elements, or the reference fails (the op then fails at run time instead, as it
-    would without folding). Frontends and the fold-constants pass share this rule."""
+    max_elements elements, the results would take much more memory than the operands (a
+    dequantize of int8 weights or a broadcast stays an op: folding it would inflate the
+    weights), or the reference fails (the op then fails at run time instead, as it would
+    without folding). Frontends and the fold-constants pass share this rule."""
     if op.name == "constant" or not op.opdef.has("pure") or any(a is None for a in args):
         return None
     if not all(r.type.is_static and r.type.num_elements() <= max_elements for r in op.results):
+        return None
+    out_bytes = sum(r.type.num_elements() * r.dtype.np_dtype.itemsize for r in op.results)
+    if out_bytes > sum(a.nbytes for a in args) + FOLD_GROWTH_SLACK:  # type: ignore[union-attr]
         return None
     try:
         return run_op(module, op, args, {})  # type: ignore[arg-type]
