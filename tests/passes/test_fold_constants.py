@@ -7,30 +7,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from compiler import ir
-from compiler.ir import Function, Op
+from compiler.ir import Op
 from passes import parse_pipeline
 from passes.fold_constants import FoldConstants
 from tests.ir.test_roundtrip_property import random_graphs
+from tests.passes.util import identical, random_inputs
 
 
-def random_inputs(fn: Function, rng: np.random.Generator) -> list[np.ndarray]:
-    """Fresh non-trivial arrays for fn's arguments (each symbolic dim gets one random size)."""
-    sizes: dict[str, int] = {}
-    out = []
-    for a in fn.args:
-        shape = [d if isinstance(d, int) else sizes.setdefault(d, int(rng.integers(1, 5)))
-                 for d in a.type.shape]
-        if a.dtype.is_float:
-            out.append(rng.standard_normal(shape).astype(a.dtype.np_dtype))
-        elif a.dtype.is_bool:
-            out.append(rng.random(shape) < 0.5)
-        else:
-            out.append(rng.integers(-9, 10, shape).astype(a.dtype.np_dtype))
-    return out
 
 
-def identical(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
 def check_rewrite(before: str, after: str, pipeline: str = "fold-constants") -> ir.Module:

@@ -16,6 +16,7 @@ from compiler.ir.registry import REGISTRY, def_op
 from passes import parse_pipeline
 from passes.fuse_ops import ANCHORS, FuseOps, group_kind, op_class, partition
 from tests.ir.test_roundtrip_property import random_graphs
+from tests.passes.util import identical
 
 
 def random_inputs(fn: Function, seed: int = 0) -> list[np.ndarray]:
@@ -399,8 +400,6 @@ def graphs_and_limits(draw):
     return graph, draw(st.sampled_from([1, 2, 3, 16]))
 
 
-def _identical(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
 @settings(max_examples=200, deadline=None, derandomize=True,
@@ -415,7 +414,7 @@ def test_random_graphs_fuse_without_changing_outputs(case):
     ir.verify(m)
     after = ir.interpret(m, *g.inputs)
     assert len(before) == len(after)
-    assert all(_identical(a, b) for a, b in zip(before, after))
+    assert all(identical(a, b) for a, b in zip(before, after))
     for op in m.main.ops:
         if op.name == "fused":
             body = [o for o in m.function(op.attrs["body"]).ops if o.name != "constant"]
@@ -463,7 +462,7 @@ def test_dense_dags_fuse_without_cycles_or_changes(case):
     before = ir.interpret(m, *x)
     FuseOps(max_ops=max_ops).run(m)
     ir.verify(m)  # a cyclic grouping could not be ordered: values would be used before defined
-    assert all(_identical(a, b) for a, b in zip(before, ir.interpret(m, *x)))
+    assert all(identical(a, b) for a, b in zip(before, ir.interpret(m, *x)))
     text = ir.print_module(m)
     assert FuseOps(max_ops=max_ops).run(m) is False
     assert ir.print_module(m) == text
@@ -499,7 +498,7 @@ def test_models_fuse_into_contraction_softmax_and_layer_norm_groups(imported):
     got = ir.interpret(m, *inputs)
     for g, w in zip(got, want):
         err = np.linalg.norm(g.astype(np.float64) - w) / np.linalg.norm(w)
-        assert err < 1e-5 and _identical(g, w)  # fusion moves ops, it never changes one
+        assert err < 1e-5 and identical(g, w)  # fusion moves ops, it never changes one
     kinds = Counter(op.attrs["kind"] for op in m.main.ops if op.name == "fused")
     left = Counter(op.name for op in m.main.ops if op.name != "fused")
     print(f"\n{name} via {path}: {sum(before.values())} ops -> {len(m.main.ops)} in @main "

@@ -11,6 +11,7 @@ from compiler.ir import BuildError, Function, FunctionBuilder, Module, Value, te
 from compiler.ir import dtypes as dt
 from passes.simplify import Simplify, cast_is_exact
 from tests.ir.test_roundtrip_property import random_graphs
+from tests.passes.util import identical
 
 SPECIALS = np.array([-0.0, -0.0, 0.0, np.inf, -np.inf, np.nan])  # signed zeros are the subtle case
 
@@ -38,8 +39,6 @@ def random_inputs(fn: Function, rng: np.random.Generator) -> list[np.ndarray]:
     return [random_array(rng, shape, a.dtype) for shape, a in zip(shapes, fn.args)]
 
 
-def identical(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
 def check_simplify(before: str, after: str) -> ir.Module:
