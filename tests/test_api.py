@@ -61,3 +61,21 @@ def test_compile_errors():
     mod = compiler.compile(str(ROOT / "examples" / "mlp.ir"))
     with pytest.raises(ValueError, match=r"input 0 \(%x\): dim 1 is 65, expected 64"):
         mod(np.zeros((1, 65), np.float32))
+
+
+def test_compile_runs_the_default_pipeline_with_instruments(tmp_path):
+    import io
+    import contextlib
+    path = ROOT / "examples" / "mlp.ir"
+    x = np.random.default_rng(2).standard_normal((2, 64)).astype(np.float32)
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        mod = compiler.compile(str(path), example_inputs=[x], check_numerics=True,
+                               dump_dir=str(tmp_path), print_ir_after=["fuse-ops"])
+    assert "// ----- IR after fuse-ops (changed)" in stderr.getvalue()
+    assert any(op.name == "fused" for op in mod.module.main.ops)
+    assert (tmp_path / "summary.txt").read_text().count("\n") >= 2
+    want = ir.interpret(ir.load(str(path)), x)[0]
+    np.testing.assert_allclose(mod(x)[0], want, rtol=1e-6)
+    mod0 = compiler.compile(str(path), opt_level=0)
+    assert not any(op.name == "fused" for op in mod0.module.main.ops)
