@@ -73,7 +73,10 @@ class UnsupportedTorchOpsError(TorchImportError):
 TORCH_DTYPES: dict[torch.dtype, dt.DType] = {
     torch.bool: dt.bool_, torch.int8: dt.i8, torch.uint8: dt.u8, torch.int16: dt.i16,
     torch.int32: dt.i32, torch.int64: dt.i64, torch.float16: dt.f16, torch.bfloat16: dt.bf16,
-    torch.float32: dt.f32, torch.float64: dt.f64,
+    torch.float32: dt.f32, torch.float64: dt.f64, torch.uint16: dt.u16, torch.uint32: dt.u32,
+    torch.uint64: dt.u64, torch.float8_e4m3fn: dt.f8e4m3fn, torch.float8_e5m2: dt.f8e5m2,
+    torch.float8_e4m3fnuz: dt.f8e4m3fnuz, torch.float8_e5m2fnuz: dt.f8e5m2fnuz,
+    torch.float8_e8m0fnu: dt.f8e8m0,
 }
 _TO_TORCH = {v: k for k, v in TORCH_DTYPES.items()}
 
@@ -599,6 +602,8 @@ def tensor_to_array(t: torch.Tensor, where: str) -> np.ndarray:
     t = t.detach().cpu()
     if d is dt.bf16:
         return t.float().numpy().astype(dt.bf16.np_dtype)
+    if d.is_narrow_float:  # NumPy has no float8: move the bits (bit-exact, like ml_dtypes' types)
+        return t.contiguous().view(torch.uint8).numpy().copy().view(d.np_dtype)
     return np.array(t.numpy(), dtype=d.np_dtype)  # a copy: later edits of the model do not leak
 
 

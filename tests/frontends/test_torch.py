@@ -515,3 +515,26 @@ def test_wrong_input_shape_is_a_value_error() -> None:
         interpret(mod, np.zeros((4, 15), np.float32))
     with pytest.raises(ValueError, match="dtype"):
         interpret(mod, np.zeros((4, 16), np.float64))
+
+
+def test_float8_weights_and_unsigned_dtypes_import_bit_exactly():
+    from compiler.ir import dtypes as dt
+
+    class Scaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("w8", torch.randn(4).to(torch.float8_e4m3fn))
+
+        def forward(self, x, u):
+            return x * self.w8.to(torch.float32), u.to(torch.int64) + 1
+
+    model = Scaled().eval()
+    x = torch.randn(3, 4)
+    u = torch.tensor([0, 1, 7, 65534], dtype=torch.uint16)
+    m = from_torch(model, example_inputs=(x, u))
+    assert m.constants["w8"].dtype == dt.f8e4m3fn.np_dtype
+    assert m.constants["w8"].view(np.uint8).tobytes() == model.w8.view(torch.uint8).numpy().tobytes()
+    got, got_u = interpret(m, x.numpy(), u.numpy())
+    want, want_u = model(x, u)
+    np.testing.assert_array_equal(got, want.numpy())
+    np.testing.assert_array_equal(got_u, want_u.numpy())
