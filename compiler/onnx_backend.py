@@ -4,7 +4,8 @@
     rep = backend.prepare(model)          # import (and, with a code generator, compile) once
     outputs = rep.run([x, y])             # or a dict {input name: array}
 
-Until a code generator exists the prepared model runs on the reference interpreter.
+`prepare` imports the model and runs compiler.compile's default pass pipeline (`opt_level=2`
+unless given); until a code generator exists the result runs on the reference interpreter.
 """
 from __future__ import annotations
 
@@ -36,8 +37,10 @@ class SpecializingBackendRep(CompilerBackendRep):
     inputs (bound as constants), like a JIT specializing on shape arguments."""
 
     def __init__(self, model: onnx.ModelProto, input_names: Sequence[str],
-                 output_names: Sequence[str], specialized: Sequence[str]) -> None:
+                 output_names: Sequence[str], specialized: Sequence[str],
+                 opt_level: int = 2) -> None:
         self.model = model
+        self.opt_level = opt_level
         self.input_names = list(input_names)
         self.output_names = list(output_names)
         self.specialized = list(specialized)
@@ -54,7 +57,7 @@ class SpecializingBackendRep(CompilerBackendRep):
             if key in self.cache:
                 break
             try:
-                self.cache[key] = from_onnx(self.model, bind=bound)
+                self.cache[key] = _build(from_onnx(self.model, bind=bound), self.opt_level)
                 break
             except NeedsConstantError as e:  # binding some inputs can expose the next ones
                 more = [n for n in e.inputs if n not in self.specialized]
@@ -74,6 +77,12 @@ def _as_list(inputs: Any, names: Sequence[str]) -> list[np.ndarray]:
     if isinstance(inputs, (list, tuple)):
         return [np.asarray(a) for a in inputs]
     return [np.asarray(inputs)]
+
+
+def _build(module: ir.Module, opt_level: int) -> ir.Module:
+    """What compiler.compile does after import: the default pipeline of the opt level."""
+    from compiler.api import optimize
+    return optimize(module, opt_level=opt_level)
 
 
 SPECIALIZE_LIMIT = 1024  # elements: larger inputs are data, never specialized on
@@ -109,12 +118,13 @@ class CompilerBackend(Backend):
         inputs = [i for i in model.graph.input if i.name not in inits]
         names = [i.name for i in inputs]
         outputs = [o.name for o in model.graph.output]
+        opt_level = kwargs.get("opt_level", 2)
         try:
-            return CompilerBackendRep(from_onnx(model), names, outputs)
+            return CompilerBackendRep(_build(from_onnx(model), opt_level), names, outputs)
         except NeedsConstantError as e:
             if not e.inputs or not all(_is_small(i) for i in inputs if i.name in e.inputs):
                 raise
-            return SpecializingBackendRep(model, names, outputs, e.inputs)
+            return SpecializingBackendRep(model, names, outputs, e.inputs, opt_level)
 
     @classmethod
     def run_model(cls, model: onnx.ModelProto, inputs: Any, device: str = "CPU",
