@@ -428,3 +428,31 @@ def test_nms_bad_center_point_box() -> None:
     with pytest.raises(OnnxImportError, match=r"NonMaxSuppression node 'node0' \(opset 11\): "
                                               r"attribute center_point_box = 2"):
         from_onnx(model)
+
+
+def test_binarizer_and_array_feature_extractor_match_onnx_reference():
+    from onnx import TensorProto as TP
+    from onnx import helper as oh
+    from onnx.reference import ReferenceEvaluator
+
+    from compiler import ir as cir
+    from frontends import from_onnx as import_onnx
+    rng = np.random.default_rng(11)
+    for node, inputs, outs in (
+        (oh.make_node("Binarizer", ["x"], ["y"], domain="ai.onnx.ml", threshold=0.25),
+         {"x": rng.standard_normal((3, 4)).astype(np.float32)}, [("y", TP.FLOAT, [3, 4])]),
+        (oh.make_node("ArrayFeatureExtractor", ["x", "i"], ["y"], domain="ai.onnx.ml"),
+         {"x": rng.standard_normal((2, 5)).astype(np.float32),
+          "i": np.array([[4, 0, 2]], np.int64)}, [("y", TP.FLOAT, [2, 3])]),
+        (oh.make_node("ArrayFeatureExtractor", ["x", "i"], ["y"], domain="ai.onnx.ml"),
+         {"x": rng.standard_normal(6).astype(np.float32), "i": np.array([5, 1], np.int64)},
+         [("y", TP.FLOAT, [1, 2])]),
+    ):
+        ins = [oh.make_tensor_value_info(k, TP.INT64 if v.dtype == np.int64 else TP.FLOAT, v.shape)
+               for k, v in inputs.items()]
+        graph = oh.make_graph([node], "g", ins, [oh.make_tensor_value_info(*o) for o in outs])
+        model = oh.make_model(graph, opset_imports=[oh.make_opsetid("", 17),
+                                                    oh.make_opsetid("ai.onnx.ml", 3)])
+        (want,) = ReferenceEvaluator(model).run(None, inputs)
+        (got,) = cir.interpret(import_onnx(model), *inputs.values())
+        np.testing.assert_array_equal(got, want)

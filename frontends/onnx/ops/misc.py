@@ -339,3 +339,27 @@ def _suppresses(corners: np.ndarray, i: int, j: int, iou_threshold: Any) -> bool
     if inter <= 0 or area_a <= 0 or area_b <= 0 or union <= 0:
         return False
     return bool(inter / union > iou_threshold)
+
+
+# --- ai.onnx.ml: the numeric ones ------------------------------------------------------------------
+
+@converter("Binarizer", domain="ai.onnx.ml")
+def binarizer(ctx: NodeContext) -> Value:
+    x = ctx.input(0)
+    threshold = ctx.const(np.asarray(ctx.attr("threshold", 0.0), dtype=x.dtype.np_dtype))
+    return ctx.op("cast", ctx.op("gt", x, threshold), to=x.dtype)  # 1 where x > threshold
+
+
+@converter("ArrayFeatureExtractor", domain="ai.onnx.ml")
+def array_feature_extractor(ctx: NodeContext) -> Value:
+    """Gather along the last axis with the indices flattened; a 1-D input gives one row (as ONNX
+    Runtime and ONNX's reference do)."""
+    x, idx = ctx.input(0), ctx.input(1)
+    n = 1
+    for d in idx.shape:
+        if not isinstance(d, int):
+            raise ctx.error(f"indices need a static shape, got {idx.type}")
+        n *= d
+    flat = ctx.op("reshape", idx, shape=[n])
+    out = ctx.op("gather", x, flat, axis=-1)
+    return ctx.op("reshape", out, shape=[1, n]) if x.type.rank == 1 else out
