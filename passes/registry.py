@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Protocol
 
-from compiler.ir import Module, verify
+from compiler.ir import Module
 
 
 class Pass(Protocol):
@@ -122,11 +122,9 @@ class Pipeline:
     verify_each: bool = True
 
     def run(self, module: Module) -> Module:
-        for p in self.passes:
-            p.run(module)
-            if self.verify_each:
-                verify(module)
-        return module
+        """Run the passes with no instruments but verification (see passes.manager)."""
+        from .manager import PassManager
+        return PassManager(self, verify_each=self.verify_each).run(module)
 
     def __str__(self) -> str:
         return ",".join(p.name for p in self.passes)
