@@ -5,8 +5,10 @@
     mod = compiler.compile(torch_module, example_inputs=(x,))   # or an ExportedProgram
     outs = mod(x)                                                # list of numpy arrays
 
-Targets: "interpreter" (the reference interpreter) is the one available now; the code generators
-("llvm", "cuda", "xla", "tpu") add theirs. target=None picks the best available.
+Targets: "interpreter" (the reference interpreter), "llvm" (host CPU), "xla" and "tpu" (through
+XLA), "cuda" (planned). Each target is a `build(module, target, dump_dir=...)` function found
+through TARGETS; it returns an object that is called with arrays and returns a list of arrays.
+target=None picks "llvm".
 """
 from __future__ import annotations
 
@@ -17,8 +19,15 @@ import numpy as np
 
 from . import ir
 
-AVAILABLE_TARGETS = ("interpreter",)
-PLANNED_TARGETS = ("llvm", "cuda", "xla", "tpu")
+# target name -> "package.module:function" building a runnable module (None: planned, not built)
+TARGETS: dict[str, Optional[str]] = {
+    "interpreter": "compiler.api:build_interpreter",
+    "llvm": "codegen.llvm:build",
+    "xla": "codegen.xla:build",
+    "tpu": "codegen.xla:build",
+    "cuda": None,
+}
+DEFAULT_TARGET = "interpreter"
 
 
 class CompileError(ValueError):
@@ -60,7 +69,8 @@ def to_module(graph: Any, example_inputs: Optional[Sequence[Any]] = None,
 
 
 class CompiledModule:
-    """A compiled model: call it with arrays (one per graph input), get a list of arrays."""
+    """A module run by the reference interpreter: call it with arrays (one per graph input), get
+    a list of arrays. Code generators return their own runnable modules with the same surface."""
 
     def __init__(self, module: ir.Module, target: str) -> None:
         self.module = module
@@ -92,6 +102,26 @@ def _as_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
+def build_interpreter(module: ir.Module, target: str = "interpreter", *,
+                      dump_dir: Optional[str] = None) -> CompiledModule:
+    return CompiledModule(module, target)
+
+
+def build(module: ir.Module, target: str, *, dump_dir: Optional[str] = None) -> Any:
+    """Build an optimized module for `target` (see TARGETS)."""
+    if target not in TARGETS:
+        raise CompileError(f"unknown target '{target}'; targets are " + ", ".join(TARGETS))
+    where = TARGETS[target]
+    if where is None:
+        ready = [t for t, w in TARGETS.items() if w is not None]
+        raise CompileError(f"target '{target}' has no code generator yet; available: "
+                           + ", ".join(ready))
+    import importlib
+    mod_name, fn_name = where.split(":")
+    builder = getattr(importlib.import_module(mod_name), fn_name)
+    return builder(module, target, dump_dir=dump_dir)
+
+
 def optimize(module: ir.Module, pipeline: Optional[str] = None, *, opt_level: int = 2,
              dump_dir: Optional[str] = None, print_ir_after: Any = None,
              check_numerics: Any = False, verify_each: bool = True) -> ir.Module:
@@ -112,15 +142,11 @@ def compile(graph: Any, target: Optional[str] = None, *,
             example_inputs: Optional[Sequence[Any]] = None, opt_level: int = 2,
             passes: Optional[str] = None, dynamic_dims: Any = None,
             dump_dir: Optional[str] = None, print_ir_after: Any = None,
-            check_numerics: Any = False) -> CompiledModule:
+            check_numerics: Any = False) -> Any:
     """Import, optimize and build `graph` for `target`; see the module docstring."""
-    target = target or AVAILABLE_TARGETS[0]
-    if target not in AVAILABLE_TARGETS:
-        if target in PLANNED_TARGETS:
-            raise CompileError(f"target '{target}' has no code generator yet; available: "
-                               + ", ".join(AVAILABLE_TARGETS))
-        raise CompileError(f"unknown target '{target}'; targets are "
-                           + ", ".join(AVAILABLE_TARGETS + PLANNED_TARGETS))
+    target = target or DEFAULT_TARGET
+    if target not in TARGETS:
+        raise CompileError(f"unknown target '{target}'; targets are " + ", ".join(TARGETS))
     if not 0 <= opt_level <= 3:
         raise CompileError(f"opt_level must be 0..3, got {opt_level}")
     module = to_module(graph, example_inputs, dynamic_dims)
@@ -130,4 +156,4 @@ def compile(graph: Any, target: Optional[str] = None, *,
         check_numerics = NumericsCheck(inputs=[_as_numpy(x) for x in example_inputs])
     module = optimize(module, passes, opt_level=opt_level, dump_dir=dump_dir,
                       print_ir_after=print_ir_after, check_numerics=check_numerics)
-    return CompiledModule(module, target)
+    return build(module, target, dump_dir=dump_dir)

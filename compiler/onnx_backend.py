@@ -5,10 +5,12 @@
     outputs = rep.run([x, y])             # or a dict {input name: array}
 
 `prepare` imports the model and runs compiler.compile's default pass pipeline (`opt_level=2`
-unless given); until a code generator exists the result runs on the reference interpreter.
+unless given), then builds the result for the target (`target=` keyword, else
+$COMPILER_ONNX_TARGET, else compiler.api.DEFAULT_TARGET).
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -23,13 +25,13 @@ from compiler import ir
 class CompilerBackendRep(BackendRep):
     """A prepared model: the imported module plus the graph's input and output names."""
 
-    def __init__(self, module: ir.Module, input_names: Sequence[str], output_names: Sequence[str]):
-        self.module = module
+    def __init__(self, module: Any, input_names: Sequence[str], output_names: Sequence[str]):
+        self.module = module  # a runnable module built for the backend's target
         self.input_names = list(input_names)
         self.output_names = list(output_names)
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
-        return tuple(ir.interpret(self.module, *_as_list(inputs, self.input_names)))
+        return tuple(self.module(*_as_list(inputs, self.input_names)))
 
 
 class SpecializingBackendRep(CompilerBackendRep):
@@ -38,13 +40,14 @@ class SpecializingBackendRep(CompilerBackendRep):
 
     def __init__(self, model: onnx.ModelProto, input_names: Sequence[str],
                  output_names: Sequence[str], specialized: Sequence[str],
-                 opt_level: int = 2) -> None:
+                 opt_level: int = 2, target: str = "interpreter") -> None:
         self.model = model
         self.opt_level = opt_level
+        self.target = target
         self.input_names = list(input_names)
         self.output_names = list(output_names)
         self.specialized = list(specialized)
-        self.cache: dict[bytes, ir.Module] = {}
+        self.cache: dict[bytes, Any] = {}
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
         from frontends import from_onnx
@@ -57,7 +60,8 @@ class SpecializingBackendRep(CompilerBackendRep):
             if key in self.cache:
                 break
             try:
-                self.cache[key] = _build(from_onnx(self.model, bind=bound), self.opt_level)
+                self.cache[key] = _build(from_onnx(self.model, bind=bound), self.opt_level,
+                                         self.target)
                 break
             except NeedsConstantError as e:  # binding some inputs can expose the next ones
                 more = [n for n in e.inputs if n not in self.specialized]
@@ -65,7 +69,7 @@ class SpecializingBackendRep(CompilerBackendRep):
                     raise
                 self.specialized += more
         rest = [arrays[n] for n in self.input_names if n not in bound]
-        return tuple(ir.interpret(self.cache[key], *rest))
+        return tuple(self.cache[key](*rest))
 
 
 def _as_list(inputs: Any, names: Sequence[str]) -> list[np.ndarray]:
@@ -79,10 +83,18 @@ def _as_list(inputs: Any, names: Sequence[str]) -> list[np.ndarray]:
     return [np.asarray(inputs)]
 
 
-def _build(module: ir.Module, opt_level: int) -> ir.Module:
-    """What compiler.compile does after import: the default pipeline of the opt level."""
-    from compiler.api import optimize
-    return optimize(module, opt_level=opt_level)
+def target_of(kwargs: dict) -> str:
+    """The target the backend compiles for: the `target` keyword, else $COMPILER_ONNX_TARGET,
+    else compiler.api.DEFAULT_TARGET."""
+    from compiler.api import DEFAULT_TARGET
+    return kwargs.get("target") or os.environ.get("COMPILER_ONNX_TARGET") or DEFAULT_TARGET
+
+
+def _build(module: ir.Module, opt_level: int, target: str) -> Any:
+    """What compiler.compile does after import: the default pipeline of the opt level, then the
+    target's code generator."""
+    from compiler.api import build, optimize
+    return build(optimize(module, opt_level=opt_level), target)
 
 
 SPECIALIZE_LIMIT = 1024  # elements: larger inputs are data, never specialized on
@@ -119,12 +131,13 @@ class CompilerBackend(Backend):
         names = [i.name for i in inputs]
         outputs = [o.name for o in model.graph.output]
         opt_level = kwargs.get("opt_level", 2)
+        target = target_of(kwargs)
         try:
-            return CompilerBackendRep(_build(from_onnx(model), opt_level), names, outputs)
+            return CompilerBackendRep(_build(from_onnx(model), opt_level, target), names, outputs)
         except NeedsConstantError as e:
             if not e.inputs or not all(_is_small(i) for i in inputs if i.name in e.inputs):
                 raise
-            return SpecializingBackendRep(model, names, outputs, e.inputs, opt_level)
+            return SpecializingBackendRep(model, names, outputs, e.inputs, opt_level, target)
 
     @classmethod
     def run_model(cls, model: onnx.ModelProto, inputs: Any, device: str = "CPU",
@@ -147,9 +160,7 @@ class CompilerBackend(Backend):
         opset = kwargs.get("opset_version", MAX_OPSET)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
         model = onnx.shape_inference.infer_shapes(model)  # the outputs need types to be valid
-        from frontends import from_onnx
-        module = from_onnx(model)
-        return tuple(ir.interpret(module, *[a for n, a in zip(names, arrays) if n]))
+        return cls.run_model(model, [a for n, a in zip(names, arrays) if n], device, **kwargs)
 
     @classmethod
     def supports_device(cls, device: str) -> bool:
