@@ -52,6 +52,11 @@ def target_key() -> str:
 
 @functools.lru_cache(maxsize=None)
 def target_machine() -> "llvm.TargetMachine":
+    return new_target_machine()
+
+
+def new_target_machine() -> "llvm.TargetMachine":
+    """A fresh host target machine (an execution engine takes ownership of the one it gets)."""
     _init()
     h = host()
     target = llvm.Target.from_triple(h["triple"])
@@ -102,7 +107,7 @@ class LoadedObject:
         with _lock:
             empty = llvm.parse_assembly("")
             empty.triple = host()["triple"]
-            self.engine = llvm.create_mcjit_compiler(empty, target_machine())
+            self.engine = llvm.create_mcjit_compiler(empty, new_target_machine())
             self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
             self.engine.finalize_object()
 

@@ -284,32 +284,45 @@ class Schedule:
         self._record("cache_write", stage, scope)
         return name
 
-    def cache_read(self, tensor: str, scope: str, readers: Sequence[str]) -> str:
+    def cache_read(self, tensor: str, scope: str, readers: Sequence[str],
+                   layout: Optional[Sequence[int]] = None) -> str:
         """Copy input/stage tensor `tensor` into a new stage `<tensor>.<scope>` that `readers`
-        read instead. Returns the new stage's name."""
+        read instead. Returns the new stage's name. `layout`, a permutation of the tensor's
+        axes, stores the copy transposed: copy[x[layout[0]], x[layout[1]], ...] = tensor[x]
+        (e.g. [1, 0] gives a micro-kernel contiguous rows of a matrix read by column)."""
         src = self._tensor(tensor, "cache_read")
+        perm = list(range(src.ndim)) if layout is None else list(layout)
+        if sorted(perm) != list(range(src.ndim)):
+            raise ScheduleError(f"cache_read: layout {layout} is not a permutation of the "
+                                f"{src.ndim} axes of {tensor}")
         name = f"{tensor}.{scope}"
-        copy = compute(name, src.shape, lambda *vs: src[vs])
+        inv = [perm.index(d) for d in range(src.ndim)]
+        copy = compute(name, [src.shape[d] for d in perm],
+                       lambda *vs: src[tuple(vs[inv[d]] for d in range(src.ndim))])
         for r in readers:
             rs = self[r]
             if src not in rs.stage.inputs():
                 raise ScheduleError(f"cache_read: {r} does not read {tensor}")
-            _replace_reads(rs.stage, src, copy)
+            _replace_reads(rs.stage, src, copy, perm)
         first = min(self.order.index(self[r]) for r in readers)
         cs = self._add(copy.stage, first)
         cs.scope = scope
-        self._record("cache_read", tensor, scope, list(readers))
+        if layout is None:
+            self._record("cache_read", tensor, scope, list(readers))
+        else:
+            self._record("cache_read", tensor, scope, list(readers), perm)
         return name
 
     def pack(self, tensor: str, axis: int, block: int) -> None:
-        """Lay out constant input `tensor` (2-D [K, N]) as [ceil(N/block), K, block] at compile
-        time so that a micro-kernel reads `block` contiguous columns per row of K. Reads keep
-        their logical indices; the build maps them to the packed layout."""
+        """Lay out constant input `tensor` (2-D [K, N] with axis 1, or [N, K] with axis 0: the
+        blocked axis is N) as [ceil(N/block), K, block] at compile time, zero-padded, so that a
+        micro-kernel reads `block` contiguous columns per row of K (see `pack_array`). Reads
+        keep their logical indices; the build maps them to the packed layout."""
         src = self._tensor(tensor, "pack")
         if src.stage is not None:
             raise ScheduleError(f"pack: {tensor} is computed in the kernel; only inputs pack")
-        if src.ndim != 2 or axis != 1:
-            raise ScheduleError(f"pack: {tensor} must be 2-D and packed along axis 1")
+        if src.ndim != 2 or axis not in (0, 1):
+            raise ScheduleError(f"pack: {tensor} must be 2-D and packed along axis 0 or 1")
         if not isinstance(block, int) or block < 1:
             raise ScheduleError(f"pack: block must be a positive int, got {block!r}")
         self.packed[tensor] = (axis, block)
@@ -347,12 +360,30 @@ PRIMITIVES = ("split", "reorder", "fuse", "vectorize", "parallel", "unroll", "bi
               "compute_at", "cache_write", "cache_read", "set_scope", "pack")
 
 
-def _replace_reads(st: Stage, old: Tensor, new: Tensor) -> None:
+def pack_array(arr: Any, axis: int, block: int) -> Any:
+    """The packed layout of `Schedule.pack` as a NumPy array: [K, N] (axis 1) or [N, K]
+    (axis 0) -> [ceil(N/block), K, block], zero-padded along N."""
+    import numpy as np
+    a = np.asarray(arr)
+    if axis == 0:
+        a = a.T
+    K, N = a.shape
+    nb = -(-N // block)
+    out = np.zeros((nb * block, K), a.dtype)
+    out[:N] = a.T
+    return np.ascontiguousarray(out.reshape(nb, block, K).transpose(0, 2, 1))
+
+
+def _replace_reads(st: Stage, old: Tensor, new: Tensor,
+                   perm: Optional[Sequence[int]] = None) -> None:
     from .ir import _rebuild
 
     def go(x: Expr) -> Expr:
         if isinstance(x, TensorLoad) and x.tensor is old:
-            return TensorLoad(new, tuple(go(i) for i in x.indices), new.dtype, x.lanes)
+            idx = [go(i) for i in x.indices]
+            if perm is not None:
+                idx = [idx[d] for d in perm]
+            return TensorLoad(new, tuple(idx), new.dtype, x.lanes)
         return _rebuild(x, go, {})
     st.body = go(st.body) if st.body is not None else None
 
@@ -466,18 +497,16 @@ class _Builder:
         values, guards = self.root_values(ss)
         out = st.outputs[0]
         spatial = [values[a.var] for a in st.axes]
+        buf, bases = self.where[id(out)]
         if ss.region is not None:  # attached: axes are relative to the region's base
             absolute = [b + v for (b, _), v in zip(ss.region, spatial)]
+            if bases is not None and ss.ragged:
+                absolute = self._ragged(ss, spatial, absolute, guards)
         else:
             absolute = spatial
         body_e = substitute(st.body, {**values, **{a.var: x for a, x in zip(st.axes, absolute)}})
-        buf, bases = self.where[id(out)]
         idx = spatial if bases is not None else absolute
         dst = canon(buf.offset(idx))
-        if ss.region is not None and bases is not None and ss.ragged:
-            # a local region may hang past the tensor's end at a ragged tile: skip those
-            for (b, _), v, d in zip(ss.region, spatial, out.shape):
-                guards.append(binop("<", b + v, d))
         leaves = ss.leaves
         attached = {}
         for other in self.sch.order:
@@ -501,6 +530,56 @@ class _Builder:
         init = Store(buf, dst, st.init)
         init = self._plain_nest(init_leaves, self._guard(init, sguards))
         return self._wrap(ss, outer, seq(init, update), attached)
+
+    def _ragged(self, ss: StageSchedule, spatial: list[Expr], absolute: list[Expr],
+                guards: list[Expr]) -> list[Expr]:
+        """A local region may hang past the tensor's end at a ragged tile. Per axis: reads of
+        a packed input along its zero-padded axis need nothing; an axis that is not
+        vectorized is clamped to the last index (the extra rows recompute it, in bounds, and
+        no reader looks at them); a vectorized one gets a guard (clamping it would turn vector
+        loads into gathers). Keeps a register tile's hot loop free of branches."""
+        st = ss.stage
+        vec_roots = _vector_roots(ss)
+        out = []
+        for a, (b, e), v, x, d in zip(st.axes, ss.region, spatial, absolute, st.outputs[0].shape):
+            padded = self._padded_reads(st, a.var, b, e)
+            if padded is not None:
+                # clamp the tile (not the lanes) to the last block of the padding, so that a
+                # tile wholly past the end reads in bounds too; vector loads stay contiguous
+                block, length = padded
+                n = _const_int(e)
+                last = binop("-", binop("*", binop("//", binop("+", as_expr(length), block - 1),
+                                                   block), block // n), 1)
+                out.append(binop("min", binop("//", b, n), last) * n + v)
+            elif a.var not in vec_roots:
+                out.append(binop("min", x, binop("-", as_expr(d), 1)))
+            else:
+                guards.append(binop("<", x, d))
+                out.append(x)
+        return out
+
+    def _padded_reads(self, st: Stage, var: Var, base: Expr,
+                      extent: Expr) -> Optional[tuple[int, Any]]:
+        """(block, blocked dim) if every read that `var` indexes is of one packed input along
+        its blocked axis, with the region [base, base + extent) aligned to a divisor of the
+        block (so that it lies in the zero padding once clamped to the last block)."""
+        e = _const_int(extent)
+        if e is None or not _multiple_of(base, e):
+            return None
+        found: Optional[tuple[int, Any]] = None
+        for x in walk_expr(st.body):
+            if not isinstance(x, TensorLoad) or not any(
+                    var in set(walk_expr(ix)) for ix in x.indices):
+                continue
+            t = x.tensor
+            if t.stage is not None or t.name not in self.sch.packed:
+                return None
+            axis, block = self.sch.packed[t.name]
+            if x.indices[axis] != var or var in set(walk_expr(x.indices[1 - axis])) \
+                    or block % e or found not in (None, (block, t.shape[axis])):
+                return None
+            found = (block, t.shape[axis])
+        return found
 
     def _guard(self, s: Stmt, guards: list[Expr]) -> Stmt:
         cond = None
@@ -619,9 +698,9 @@ class _Builder:
                 t = x.tensor
                 idx = [go(i) for i in x.indices]
                 if t.name in self.sch.packed and t.stage is None:
-                    _, block = self.sch.packed[t.name]
-                    k, n = idx
-                    K = t.shape[0]
+                    axis, block = self.sch.packed[t.name]
+                    k, n = idx if axis == 1 else idx[::-1]
+                    K = t.shape[1 - axis]
                     off = (n // block) * (K * block) + k * block + n % block
                     return Load(t.buffer, off, t.dtype)
                 if id(t) not in self.where:
@@ -642,6 +721,39 @@ class _ExternIn:
         if id(t) not in b.where:
             raise ScheduleError(f"build: {t.name} is read by an extern stage but never computed")
         self.buffer = b.where[id(t)][0]
+
+
+def _vector_roots(ss: StageSchedule) -> set:
+    """The vars of the root axes that a vectorized leaf loop of `ss` comes from."""
+    parent: dict[int, list[Loop]] = {}
+    for rel in ss.relations:
+        if isinstance(rel, _Split):
+            parent[id(rel.outer)] = parent[id(rel.inner)] = [rel.parent]
+        else:
+            parent[id(rel.fused)] = [rel.outer, rel.inner]
+    roots: set = set()
+    stack = [lp for lp in ss.leaves if lp.kind == "vectorized"]
+    while stack:
+        lp = stack.pop()
+        if id(lp) in parent:
+            stack.extend(parent[id(lp)])
+        else:
+            roots.add(lp.var)
+    return roots
+
+
+def _multiple_of(e: Expr, m: int) -> bool:
+    """Whether integer expression `e` is a multiple of `m` for all values of its vars."""
+    if m == 1:
+        return True
+    if isinstance(e, Const):
+        return isinstance(e.value, int) and e.value % m == 0
+    if isinstance(e, Expr) and type(e).__name__ == "Bin":
+        if e.op in ("+", "-"):
+            return _multiple_of(e.a, m) and _multiple_of(e.b, m)
+        if e.op == "*":
+            return _multiple_of(e.a, m) or _multiple_of(e.b, m)
+    return False
 
 
 def _union(a: tuple[Expr, int], b: tuple[Expr, int]) -> Optional[tuple[Expr, int]]:

@@ -53,7 +53,7 @@ class LLVMModule:
                 if arr is None:
                     raise ValueError(f"compiled module needs constant @{s['name']}")
                 self._constants[sid] = _storage(np.ascontiguousarray(arr), s["dtype"])
-        from codegen.llvm.build import pack_constant
+        from codegen.llvm.program import pack_constant
         for sid, s in enumerate(self.slots):
             if s["kind"] == "packed":
                 self._constants[sid] = pack_constant(self._constants[s["of"]], s["axis"],

@@ -122,10 +122,9 @@ def _reduce(ctx: Ctx, op: Op, xs: list[View]) -> View:
     v, _ = reduce_view(ctx, x, axes, keepdims, spec[0], spec[1], spec[2], name[7:])
     if name == "reduce_mean":
         n = _count(x, axes)
-        v = View(v.shape, w, lambda *i: binop("/", v.at(*i), cast(w, n)) if w.is_float
-                 else binop("/", v.at(*i), cast(w, n)))
+        v = View(v.shape, w, lambda *i, v=v: binop("/", v.at(*i), cast(w, n)))
     elif name == "reduce_l2":
-        v = View(v.shape, w, lambda *i: call("sqrt", w, v.at(*i)) if w.is_float
+        v = View(v.shape, w, lambda *i, v=v: call("sqrt", w, v.at(*i)) if w.is_float
                  else cast(w, call("sqrt", dt.dtype("f64"), cast(dt.dtype("f64"), v.at(*i)))))
     return _down(v, d)
 
