@@ -8,6 +8,11 @@
     bench ir-text [--ops N]           print+parse speed of an N-op module
     bench import [--model gpt2-base]  import time through each frontend
     bench passes [--model gpt2]       the default pipeline's effect on a model
+    bench MODEL [--target llvm] [--batch B] [--seq S] [--repeat N] [--warmup W] [--threads K]
+        [--json FILE] [--workdir DIR] [--frontend onnx|torch]
+                                      latency of ours against ONNX Runtime and torch eager (MODEL:
+                                      matmul, mlp, gpt2-base, bert-base, gpt2, bert, llama, resnet,
+                                      mlp-int8, gpt2-int8; see compiler/bench/latency.py)
 
 User errors (bad text, bad IR, bad options) print one message and exit with status 1, never a
 Python traceback.
@@ -170,7 +175,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from compiler.bench import pipeline_stats
         pipeline_stats.run(args.model if args.model != "gpt2-base" else "gpt2", args.opt_level)
         return 0
-    raise UserError(f"unknown benchmark '{args.what}'; available: ir-text, import, passes")
+    from compiler.bench.workloads import NAMES
+    if args.what in NAMES:
+        return _bench_latency(args)
+    raise UserError(f"unknown benchmark '{args.what}'; available: ir-text, import, passes, "
+                    f"and the latency of a model: {', '.join(NAMES)}")
+
+
+def _bench_latency(args: argparse.Namespace) -> int:
+    """Ours against ONNX Runtime and torch eager; status 1 when ours could not be built."""
+    from compiler.bench import latency
+    for flag in ("batch", "seq", "threads"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise UserError(f"--{flag} must be at least 1, got {value}")
+    try:
+        res = latency.run(args.what, args.target, batch=args.batch, seq=args.seq,
+                          repeat=20 if args.repeat is None else args.repeat,
+                          warmup=args.warmup, threads=args.threads, json_path=args.json,
+                          workdir=args.workdir, frontend=args.frontend)
+    except latency.BenchError as e:
+        raise UserError(str(e)) from None
+    if res["errors"]:
+        print(f"error: {'; '.join(f'{k}: {v}' for k, v in res['errors'].items())}",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def _split_pair(text: str, flag: str) -> tuple[str, str]:
@@ -226,15 +256,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-v", "--verbose", action="store_true", help="show each op's doc line")
     s.set_defaults(func=cmd_ops)
     b = sub.add_parser("bench", help="run a benchmark (ir-text: print/parse speed; import: "
-                                     "frontend import time; passes: the default pipeline)")
-    b.add_argument("what", help="benchmark name: ir-text, import or passes")
+                                     "frontend import time; passes: the default pipeline; a "
+                                     "model name: latency against ONNX Runtime and torch)")
+    b.add_argument("what", help="benchmark name: ir-text, import, passes, or a model: matmul, "
+                   "mlp, gpt2-base, bert-base, gpt2, bert, llama, resnet, mlp-int8, gpt2-int8")
     b.add_argument("-O", dest="opt_level", type=int, default=2, choices=range(4),
                    help="opt level of the pipeline for `passes`")
     b.add_argument("--model", default="gpt2-base", help="model for `import` (gpt2-base, gpt2, "
                    "bert, llama, resnet)")
     b.add_argument("--ops", type=int, default=10_000, help="ops in the module (ir-text)")
     b.add_argument("--repeat", type=int, default=None,
-                   help="timed repeats; the median is shown (default 5 for ir-text, 1 for import)")
+                   help="timed repeats; the median is shown (default 5 for ir-text, 1 for "
+                        "import, 20 for a model's latency)")
+    b.add_argument("--target", default="llvm", help="our target for a model's latency")
+    b.add_argument("--batch", type=int, help="batch size (matmul: rows of a)")
+    b.add_argument("--seq", type=int, help="sequence length of the language models")
+    b.add_argument("--warmup", type=int, default=3, help="untimed calls per runner first")
+    b.add_argument("--threads", type=int, help="threads for every runner (default: all cores)")
+    b.add_argument("--json", help="also write the figures to this JSON file")
+    b.add_argument("--workdir", help="where exported ONNX files are cached "
+                   "(default ~/.cache/dlcompiler/bench)")
+    b.add_argument("--frontend", default="onnx", choices=("onnx", "torch"),
+                   help="what ours imports: the ONNX file ORT runs, or the torch module")
     b.set_defaults(func=cmd_bench)
     return p
 
