@@ -217,11 +217,12 @@ class _KernelGen:
         slots: list[tuple[str, Any, Any]] = [("v", v, env[v]) for v in used_vars]
         slots += [("b", buf, bufs[id(buf)]) for buf in used_bufs]
         extent = self.expr(b, s.extent, env, bufs)
-        n = len(slots) + 1
+        n = len(slots) + 2  # extent, captures, the shared counter of the next free chunk
         closure = self.st.ebuilder.alloca(ll.ArrayType(I64, n), name="closure")
         def slot(bb: ll.IRBuilder, base: Any, i: int) -> Any:
             return bb.gep(base, [ll.Constant(I32, 0), ll.Constant(I32, i)])
         b.store(extent, slot(b, closure, 0))
+        b.store(ll.Constant(I64, 0), slot(b, closure, n - 1))
         for i, (kind, _, val) in enumerate(slots, 1):
             b.store(val if kind == "v" else b.ptrtoint(val, I64), slot(b, closure, i))
         name = f"{self.k.name}.par{self.par_count}"
@@ -241,14 +242,28 @@ class _KernelGen:
                 env2[key] = v
             else:
                 bufs2[id(key)] = pb.inttoptr(v, PTR)
-        tid = pb.sext(pb.call(self.mc.declare("omp_get_thread_num", I32, []), []), I64)
+        # dynamic chunks: each thread takes the next ext/(4*threads) iterations off a shared
+        # counter until none are left, so a core slowed by another process (or a ragged last
+        # tile) does not hold the others up; consecutive iterations stay on one thread
         nth = pb.sext(pb.call(self.mc.declare("omp_get_num_threads", I32, []), []), I64)
-        chunk = pb.sdiv(pb.add(ext, pb.sub(nth, ll.Constant(I64, 1))), nth)
-        lo = pb.mul(tid, chunk)
+        chunk = pb.sdiv(ext, pb.mul(nth, ll.Constant(I64, 4)))
+        chunk = pb.select(pb.icmp_signed("<", chunk, ll.Constant(I64, 1)), ll.Constant(I64, 1),
+                          chunk)
+        counter = slot(pb, arr, n - 1)
+        grab = pfn.append_basic_block("grab")
+        work = pfn.append_basic_block("work")
+        done = pfn.append_basic_block("done")
+        pb.branch(grab)
+        pb.position_at_end(grab)
+        lo = pb.atomic_rmw("add", counter, chunk, "monotonic")
+        pb.cbranch(pb.icmp_signed("<", lo, ext), work, done)
+        pb.position_at_end(work)
         hi = pb.add(lo, chunk)
         hi = pb.select(pb.icmp_signed("<", hi, ext), hi, ext)
         serial = For(s.var, s.extent, "serial", s.body, s.name)
         pb = self.serial_for(pb, serial, env2, bufs2, lo=lo, hi=hi)
+        pb.branch(grab)
+        pb.position_at_end(done)
         pb.ret_void()
         self.st.ebuilder.branch(self.st.body)
         self.st = outer_state

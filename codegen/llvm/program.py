@@ -37,10 +37,29 @@ def cache_dir() -> str:
         os.path.expanduser("~"), ".cache", "dlcompiler", "llvm")
 
 
+_SOURCE_HASH: list[str] = []
+
+
+def source_hash() -> str:
+    """A hash of the lowering, schedule and codegen sources: editing them invalidates the cache."""
+    if not _SOURCE_HASH:
+        import compiler.kernel as kpkg
+        h = hashlib.sha256()
+        for root in (os.path.dirname(kpkg.__file__), os.path.dirname(__file__)):
+            for dirpath, _, files in sorted(os.walk(root)):
+                for f in sorted(files):
+                    if f.endswith(".py"):
+                        with open(os.path.join(dirpath, f), "rb") as fh:
+                            h.update(f.encode() + fh.read())
+        _SOURCE_HASH.append(h.hexdigest()[:16])
+    return _SOURCE_HASH[0]
+
+
 def module_key(module: Module) -> str:
     text = print_module(module)
     h = hashlib.sha256()
     h.update(CODEGEN_VERSION.encode())
+    h.update(source_hash().encode())
     h.update(jit.target_key().encode())
     h.update(text.encode())
     return h.hexdigest()[:32]
@@ -137,7 +156,8 @@ def _generate(module: Module) -> tuple[dict, str, str]:
             args = list(dict.fromkeys(op.operands))
             body = Function(f"op_{op.name}", args=args, ops=[op], outputs=list(op.results))
             kind = op.name
-        const_args = [slots[slot_of[a]]["kind"] == "const" for a in args]
+        const_args = [module.constants[slots[slot_of[a]]["name"]]
+                      if slots[slot_of[a]]["kind"] == "const" else None for a in args]
         group = lower_function(module, body, f"k{n_op}", kind, const_args)
         kern = lower_kernel(group.build())
         text = print_kernel(kern)

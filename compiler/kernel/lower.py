@@ -121,23 +121,44 @@ class LoweredGroup:
     ctx: Ctx
     const_names: list[str] = field(default_factory=list)  # weights after the function's args
 
-    def schedule(self, trace: Optional[Any] = None) -> Schedule:
+    def schedule(self, trace: Optional[Any] = None, level: str = "default") -> Schedule:
+        """The group's schedule: `trace` replayed, else the default one ("default"), the default
+        without the tuned contraction micro-kernel ("safe"), or none at all ("none")."""
         s = Schedule(self.outputs, self.inputs)
         if trace is not None:
             s.apply_trace(trace)
-        else:
+        elif level != "none":
             from .schedules import default_schedule
-            default_schedule(s, self)
+            default_schedule(s, self, safe=(level == "safe"))
         return s
 
     def build(self, trace: Optional[Any] = None) -> Any:
-        return self.schedule(trace).build(self.name, self.dims)
+        """Schedule and build the kernel. A default schedule that turns out illegal for this
+        group (a ScheduleError) falls back to a simpler one, so a group always builds; the
+        kernel's attrs record which ("schedule_level")."""
+        if trace is not None:
+            return self.schedule(trace).build(self.name, self.dims)
+        errors = []
+        for level in ("default", "safe", "none"):
+            try:
+                k = self.schedule(level=level).build(self.name, self.dims)
+                k.attrs["schedule_level"] = level
+                if errors:
+                    k.attrs["schedule_fallback"] = errors
+                return k
+            except KernelError as e:
+                if isinstance(e, LoweringError):
+                    raise
+                errors.append(f"{level}: {e}")
+        raise LoweringError(f"{self.name}: no schedule builds: " + "; ".join(errors))
 
 
 def lower_function(module: Module, fn: Function, name: str, kind: str = "opaque",
-                   constant_args: Sequence[bool] = ()) -> LoweredGroup:
+                   constant_args: Sequence[Any] = ()) -> LoweredGroup:
     """Lower `fn` (a fused body, or a one-op function) into stages. Arguments are kernel inputs
-    in0..inN (constant_args marks the weights), outputs out0..outM."""
+    in0..inN, outputs out0..outM. constant_args[k] is the array of argument k when it is a
+    weight (True when only known to be one): small ones become immediates, the others stay
+    inputs that schedules may pack."""
     ctx = Ctx(module)
     env: dict[Value, View] = {}
     inputs: list[te.Tensor] = []
@@ -145,8 +166,14 @@ def lower_function(module: Module, fn: Function, name: str, kind: str = "opaque"
         t = te.placeholder(f"in{k}", ctx.shape(a), a.type.dtype)
         inputs.append(t)
         ctx.placeholders[t.name] = t
-        if k < len(constant_args) and constant_args[k]:
+        c = constant_args[k] if k < len(constant_args) else None
+        if c is not None and c is not False:
             ctx.constant_inputs.add(t.name)
+            arr = getattr(c, "shape", None) is not None and c
+            if arr is not False and arr.size <= 64 and (arr.size == 1 or arr.ndim == 1) \
+                    and not a.type.dtype.is_narrow:
+                env[a] = constant_view(ctx, arr, a)
+                continue
         env[a] = view_of(t)
     const_names: list[str] = []
     for op in fn.ops:

@@ -609,6 +609,9 @@ class _Builder:
         ranges = {lp.var: _const_int(lp.extent) for lp in inner}
         if any(v is None for v in ranges.values()):
             ranges = {k: v for k, v in ranges.items() if v is not None}
+        # all of the consumer's constant loop extents, to simplify // and % in its indices
+        self._known = {lp.var: _const_int(lp.extent) for lp in cs.leaves
+                       if _const_int(lp.extent) is not None}
         values, cguards = self.root_values(cs)
         stmts: list[Stmt] = []
         allocs: list[Buffer] = []
@@ -672,7 +675,12 @@ class _Builder:
                     if not (isinstance(x, TensorLoad) and x.tensor is t):
                         continue
                     for d, ix in enumerate(x.indices):
-                        b = _bound(substitute(ix, mapping), rr)
+                        e = substitute(ix, mapping)
+                        known = {**getattr(self, "_known", {}), **rr}
+                        if known:
+                            from .transform import _dm
+                            e = _dm(e, known)
+                        b = _bound(e, rr)
                         if b is None or failed[d]:
                             failed[d] = True
                             continue

@@ -20,6 +20,7 @@ from .ir import (Alloc, Bin, Broadcast, Buffer, Call, Cast, Const, Expr, For, If
 def lower_kernel(k: Kernel) -> Kernel:
     body = simplify_divmod(k.body)
     body = unroll(body)
+    body = version_guards(body)
     body = vectorize(body)
     return Kernel(k.name, k.params, k.dims, body, k.num_outputs, dict(k.attrs))
 
@@ -61,6 +62,171 @@ def _simplify_stmt(s: Stmt) -> Stmt:
         return For(s.var, s.extent, s.kind, _simplify_stmt(s.body), s.name)
     if isinstance(s, Alloc):
         return Alloc(s.buffer, _simplify_stmt(s.body))
+    return s
+
+
+# ------------------------------------------------------------------------------ guards
+
+def version_guards(s: Stmt) -> Stmt:
+    """Loop versioning of bounds guards: a guard inside a loop nest that holds for every
+    iteration of the inner loops whenever a cheap test at the top of an outer loop's body holds
+    is hoisted there, giving `if test { body without it } else { body }`. A ragged tile then
+    runs the guard-free body for all full tiles and the guarded one only at the edge (a
+    micro-kernel's hot loop stays branch-free). A conjunct `a < b` is hoisted at loop L when it
+    uses L's index, is affine in the loops between L and the guard, those have constant
+    extents, and at least one loop lies between L and the guard."""
+    def go(st: Stmt) -> Stmt:
+        if isinstance(st, Seq):
+            return seq(*[go(x) for x in st.stmts])
+        if isinstance(st, For):
+            if st.kind in ("serial", "parallel"):
+                hits = _hoistable(st)
+                if hits:
+                    body = _version_at(st.body, hits, go)
+                    return For(st.var, st.extent, st.kind, body, st.name)
+            return For(st.var, st.extent, st.kind, go(st.body), st.name)
+        if isinstance(st, If):
+            return If(st.cond, go(st.then), go(st.orelse) if st.orelse is not None else None)
+        if isinstance(st, Alloc):
+            return Alloc(st.buffer, go(st.body))
+        if isinstance(st, Let):
+            return Let(st.var, st.value, go(st.body))
+        return st
+    return go(s)
+
+
+def _version_at(s: Stmt, hits: list, go) -> Stmt:
+    """Version the smallest statements of `s` that hold the hoisted guards (the part of a tile
+    body that has them, not the whole body)."""
+    ids = {id(x) for x in walk_stmt(s) if isinstance(x, If)}
+    mine = [h for h in hits if h[0] in ids]
+    if not mine:
+        return go(s)
+    if isinstance(s, Seq):
+        return seq(*[_version_at(x, mine, go) for x in s.stmts])
+    if isinstance(s, Alloc):
+        return Alloc(s.buffer, _version_at(s.body, mine, go))
+    tests: list[Expr] = []
+    for _, _, w in mine:
+        if w not in tests:
+            tests.append(w)
+    test = _simplify_tests(tests)
+    fast = _strip_guards(s, {(i, c) for i, c, _ in mine})
+    return If(test, go(fast), go(s))
+
+
+def _simplify_tests(tests: list[Expr]) -> Expr:
+    """AND of tests `a < b`; of several with the same b and a differing by constants, only
+    the largest a is kept (a tile's rows: r + 1 < M, ..., r + 11 < M -> r + 11 < M)."""
+    from .ir import canon
+    best: dict = {}
+    order: list = []
+    for t in tests:
+        key = None
+        if isinstance(t, Bin) and t.op in ("<", "<="):
+            a = canon(t.a)
+            off = 0
+            if isinstance(a, Bin) and a.op == "+" and isinstance(a.b, Const):
+                a, off = a.a, a.b.value
+            elif isinstance(a, Const):
+                a, off = Const(0), a.value
+            key = (t.op, a, t.b)
+        if key is None:
+            order.append(t)
+            continue
+        if key not in best:
+            order.append(key)
+            best[key] = off
+        best[key] = max(best[key], off)
+    out: Optional[Expr] = None
+    for k in order:
+        if isinstance(k, tuple):
+            op, a, b = k
+            t = binop(op, binop("+", a, best[k]), b)
+        else:
+            t = k
+        out = t if out is None else binop("and", out, t)
+    return out
+
+
+def _conjuncts(c: Expr) -> list[Expr]:
+    if isinstance(c, Bin) and c.op == "and":
+        return _conjuncts(c.a) + _conjuncts(c.b)
+    return [c]
+
+
+def _hoistable(loop: For) -> list[tuple[int, Expr, Expr]]:
+    """(id of the If, conjunct, test at the top of `loop`'s body) for each hoistable conjunct."""
+    out: list[tuple[int, Expr, Expr]] = []
+
+    def visit(st: Stmt, inner: dict, depth: int) -> None:
+        if isinstance(st, Seq):
+            for x in st.stmts:
+                visit(x, inner, depth)
+        elif isinstance(st, For):
+            ext = st.extent.value if isinstance(st.extent, Const) else None
+            visit(st.body, {**inner, st.var: ext}, depth + 1)
+        elif isinstance(st, Let):
+            visit(st.body, {**inner, st.var: None}, depth)
+        elif isinstance(st, Alloc):
+            visit(st.body, inner, depth)
+        elif isinstance(st, If):
+            if st.orelse is None and depth >= 1:
+                for c in _conjuncts(st.cond):
+                    if _uses(c, loop.var):
+                        w = _worst_case(c, inner)
+                        if w is not None:
+                            out.append((id(st), c, w))
+            visit(st.then, inner, depth)
+            if st.orelse is not None:
+                visit(st.orelse, inner, depth)
+    visit(loop.body, {}, 0)
+    return out
+
+
+def _worst_case(c: Expr, inner: dict) -> Optional[Expr]:
+    """A test free of the inner loops' indices that implies `c` for all their values."""
+    from .schedule import _linear
+    if not (isinstance(c, Bin) and c.op in ("<", "<=", ">", ">=") and c.a.dtype.is_int
+            and c.lanes == 1):
+        return None
+    used = {x for x in walk_expr(c) if isinstance(x, Var) and x in inner}
+    if any(inner[v] is None for v in used):
+        return None
+    a, b = (c.a, c.b) if c.op in ("<", "<=") else (c.b, c.a)
+    la, lb = _linear(a, used), _linear(b, used)
+    if la is None or lb is None:
+        return None
+    hi = la[1]  # a at its largest
+    for v, k in la[0].items():
+        hi = hi + max(0, k) * (inner[v] - 1)
+    lo = lb[1]  # b at its smallest
+    for v, k in lb[0].items():
+        lo = lo + min(0, k) * (inner[v] - 1)
+    return binop("<" if c.op in ("<", ">") else "<=", hi, lo)
+
+
+def _strip_guards(s: Stmt, drop: set) -> Stmt:
+    if isinstance(s, Seq):
+        return seq(*[_strip_guards(x, drop) for x in s.stmts])
+    if isinstance(s, For):
+        return For(s.var, s.extent, s.kind, _strip_guards(s.body, drop), s.name)
+    if isinstance(s, Alloc):
+        return Alloc(s.buffer, _strip_guards(s.body, drop))
+    if isinstance(s, Let):
+        return Let(s.var, s.value, _strip_guards(s.body, drop))
+    if isinstance(s, If):
+        then = _strip_guards(s.then, drop)
+        orelse = _strip_guards(s.orelse, drop) if s.orelse is not None else None
+        if orelse is None:
+            keep = [c for c in _conjuncts(s.cond) if (id(s), c) not in drop]
+            if not keep:
+                return then
+            cond = keep[0]
+            for c in keep[1:]:
+                cond = binop("and", cond, c)
+            return If(cond, then)
+        return If(s.cond, then, orelse)
     return s
 
 
@@ -255,6 +421,9 @@ def _divmod(a: Expr, c: int, ranges: dict):
         if isinstance(x, Bin) and x.op == "*" and isinstance(x.b, Const):
             return add(x.a, k * x.b.value)
         if isinstance(x, Var) and x in ranges:
+            terms.append((x, k))
+            return True
+        if k % c == 0:  # any integer atom times a multiple of c goes to the quotient
             terms.append((x, k))
             return True
         return False

@@ -149,6 +149,53 @@ class LLVMModule:
                 "weights_bytes": sum(a.nbytes for a in self._constants.values())}
 
     # ------------------------------------------------------------------ call
+    def profile(self, *inputs: Any, repeat: int = 5) -> list[dict]:
+        """Run each kernel call on its own (the debug executor of TVM): median milliseconds
+        per call, slowest first. The outputs are not returned."""
+        import time
+        arrays, dims = self._check(inputs)
+        ptrs, dvals, outs, keep, arena = self._prepare(arrays, dims)
+        rows = []
+        dim_index = {d: k for k, d in enumerate(self.dim_names)}
+        for n, c in enumerate(self.manifest["calls"]):
+            args = [ctypes.c_void_p(int(ptrs[s])) for s in c["params"]]
+            args += [ctypes.c_int64(int(dvals[dim_index[d]])) for d in c["dims"]]
+            fn = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * len(c["params"])
+                                          + [ctypes.c_int64] * len(c["dims"])))(
+                self._loaded.address(c["kernel"]))
+            times = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                fn(*args)
+                times.append(time.perf_counter() - t0)
+            rows.append({"call": n, "kernel": c["kernel"], "op": c["op"], "loc": c.get("loc"),
+                         "ms": float(np.median(times)) * 1e3})
+        return sorted(rows, key=lambda r: -r["ms"])
+
+    def _prepare(self, arrays: list, dims: dict) -> tuple:
+        offsets, arena_size, _ = self.plan(dims)
+        arena = np.empty(arena_size + ALIGN, np.uint8)
+        base = arena.ctypes.data
+        base += (-base) % ALIGN
+        ptrs = np.zeros(len(self.slots), np.uint64)
+        outs: list[Optional[np.ndarray]] = [None] * len(self.outputs)
+        keep = []
+        for sid, s in enumerate(self.slots):
+            kind = s["kind"]
+            if kind == "input":
+                ptrs[sid] = arrays[s["index"]].ctypes.data
+            elif kind in ("const", "packed"):
+                ptrs[sid] = self._constants[sid].ctypes.data
+            elif kind == "temp":
+                ptrs[sid] = base + offsets[sid]
+            elif kind == "output":
+                a = np.empty(self._shape(s, dims), _np_dtype(s["dtype"]))
+                outs[s["index"]] = a
+                keep.append(a)
+                ptrs[sid] = a.ctypes.data if a.size else base
+        dvals = np.array([dims[d] for d in self.dim_names] or [0], np.int64)
+        return ptrs, dvals, outs, keep, arena
+
     def __call__(self, *inputs: Any) -> list[np.ndarray]:
         arrays, dims = self._check(inputs)
         offsets, arena_size, _ = self.plan(dims)

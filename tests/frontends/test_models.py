@@ -1,11 +1,13 @@
 """Real architectures through both frontends: imported, interpreted, and matching PyTorch with
-relative error (norm of difference / norm of reference) under 1e-5."""
+relative error (norm of difference / norm of reference) under 1e-5; then compiled with the
+default pipeline for target="llvm" and matching PyTorch under 1e-4."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
+import compiler
 from compiler import ir
 from compiler.bench import models
 
@@ -31,6 +33,13 @@ def test_torch_frontend(model_case):
     (got,) = ir.interpret(m, *[x.numpy() for x in inputs])
     assert got.shape == want.shape
     assert rel_err(got, want) < 1e-5, name
+    _check_llvm(m, inputs, want, name)
+
+
+def _check_llvm(m, inputs, want, name):
+    (got,) = compiler.compile(m, target="llvm")(*[x.numpy() for x in inputs])
+    assert got.shape == want.shape
+    assert rel_err(got, want) < 1e-4, name
 
 
 def test_onnx_frontend(model_case, tmp_path):
@@ -42,3 +51,4 @@ def test_onnx_frontend(model_case, tmp_path):
     (got,) = ir.interpret(m, *[x.numpy() for x in inputs])
     assert got.shape == want.shape
     assert rel_err(got, want) < 1e-5, name
+    _check_llvm(m, inputs, want, name)

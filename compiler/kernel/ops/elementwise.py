@@ -157,6 +157,14 @@ def _bnot(ctx: Ctx, op: Op, xs: list[View]) -> View:
 
 
 def _pow(a: Expr, b: Expr) -> Expr:
+    if a.dtype.is_float and isinstance(b, Const) and b.value in (1.0, 2.0, 3.0, 4.0, 0.5):
+        v = b.value
+        if v == 0.5:
+            return call("sqrt", a.dtype, a)
+        out = a
+        for _ in range(int(v) - 1):
+            out = binop("*", out, a)
+        return out
     if a.dtype.is_float:
         return call("pow", a.dtype, a, b if b.dtype == a.dtype else cast(a.dtype, b))
     raise LoweringError("integer pow has no kernel lowering")

@@ -24,6 +24,16 @@ def reshaped(x: View, shape: Sequence[Any]) -> View:
     """x with a new shape, same row-major order."""
     if list(map(str, x.shape)) == list(map(str, shape)):
         return x
+    # only unit dims added or removed: map the other indices straight through
+    keep_in = [k for k, d in enumerate(x.shape) if not (isinstance(d, int) and d == 1)]
+    keep_out = [k for k, d in enumerate(shape) if not (isinstance(d, int) and d == 1)]
+    if [str(x.shape[k]) for k in keep_in] == [str(shape[k]) for k in keep_out]:
+        def g(*i: Expr) -> Expr:
+            idx: list[Expr] = [Const(0)] * x.ndim
+            for a, b in zip(keep_in, keep_out):
+                idx[a] = i[b]
+            return x.at(*idx)
+        return View(tuple(shape), x.dtype, g)
     ostr, istr = _strides(shape), _strides(x.shape)
 
     def f(*i: Expr) -> Expr:

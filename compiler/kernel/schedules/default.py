@@ -67,7 +67,7 @@ def _producers(s: Schedule, ss: StageSchedule) -> list[StageSchedule]:
     return list(seen.values())
 
 
-def default_schedule(s: Schedule, group: Any) -> None:
+def default_schedule(s: Schedule, group: Any, safe: bool = False) -> None:
     readers = _readers(s)
     contraction_stages = {c["stage"] for c in group.ctx.contractions}
     done: set[str] = set()
@@ -80,18 +80,40 @@ def default_schedule(s: Schedule, group: Any) -> None:
         attachable = [p for p in prods if p.stage.extern is None and all(
             r is ss or r in prods for r in readers.get(p.name, []))]
         mm = [p for p in attachable if p.name in contraction_stages]
-        if mm and _direct(ss, mm[0]) and _schedule_contraction(s, ss, mm[0], group):
+        if mm and _direct(ss, mm[0]) and _schedule_contraction(s, ss, mm[0], group, safe):
             done.update(p.name for p in prods)
             rest = [p for p in attachable if p is not mm[0]]
             for p in rest:
                 _schedule_root(s, p, [])
             continue
         _schedule_root(s, ss, attachable)
+        for p in prods:  # producers shared with other outputs: root stages of their own
+            if p not in attachable and p.name not in done and p.stage.extern is None:
+                _schedule_shared(s, p, group, safe)
         done.update(p.name for p in prods)
     for ss in list(s.order):
         if ss.attach is None and ss.stage.extern is None and ss.name not in done \
                 and ss.stage.outputs[0] not in s.outputs:
             _schedule_root(s, ss, [])
+
+
+def _schedule_shared(s: Schedule, p: StageSchedule, group: Any, safe: bool) -> None:
+    """A stage read by several outputs is computed once, as a root stage."""
+    contraction_stages = {c["stage"] for c in group.ctx.contractions}
+    if p.name in contraction_stages and not safe:
+        try:
+            from .matmul import schedule_contraction
+        except ImportError:
+            schedule_contraction = None
+        if schedule_contraction is not None:
+            info = next(c for c in group.ctx.contractions if c["stage"] == p.name)
+            from codegen.llvm.jit import host
+            schedule_contraction(s, p.name, p.name, m_axis=info["batch"],
+                                 n_axis=info["batch"] + 1, k_axis=0,
+                                 batch_axes=list(range(info["batch"])),
+                                 b_is_constant=True, host=host())
+            return
+    _schedule_root(s, p, [])
 
 
 def _direct(out: StageSchedule, p: StageSchedule) -> bool:
@@ -211,23 +233,30 @@ def _attached_inner_long(s: Schedule, ss: StageSchedule) -> bool:
     inner_vars = set()
     for lp in cons.leaves[k + 1:]:
         inner_vars.add(lp.var)
-    # the consumer's root axes whose leaves are inside the loop
     t = ss.stage.outputs[0]
-    used_last = False
+    vals, _ = _root_values(s, cons)
     for x in walk_expr(cons.stage.body):
         if isinstance(x, TensorLoad) and x.tensor is t:
-            last = x.indices[-1]
-            used_last = any(isinstance(y, Var) for y in walk_expr(last)) and not isinstance(
-                last, Const)
-    return used_last and any(lp.kind == "vectorized" or _ext(lp.extent) not in (None, 1)
-                             for lp in cons.leaves[k + 1:])
+            from ..ir import substitute
+            last = substitute(x.indices[-1], vals)
+            if any(isinstance(y, Var) and y in inner_vars for y in walk_expr(last)):
+                return True
+    return False
 
 
-def _schedule_contraction(s: Schedule, out: StageSchedule, mm: StageSchedule, group: Any) -> bool:
+def _root_values(s: Schedule, ss: StageSchedule):
+    from ..schedule import _Builder
+    return _Builder(s).root_values(ss)
+
+
+def _schedule_contraction(s: Schedule, out: StageSchedule, mm: StageSchedule, group: Any,
+                          safe: bool = False) -> bool:
     info = next(c for c in group.ctx.contractions if c["stage"] == mm.name)
     try:
         from .matmul import schedule_contraction  # the register-blocked micro-kernel
     except ImportError:
+        schedule_contraction = None
+    if safe:
         schedule_contraction = None
     from codegen.llvm.jit import host
     if schedule_contraction is not None:
@@ -253,6 +282,12 @@ def _simple_contraction(s: Schedule, out: StageSchedule, mm: StageSchedule, info
     lanes = vector_lanes(mm.stage.outputs[0].dtype.np_dtype.itemsize)
     nb = info["batch"]
     names = [lp.name for lp in out.leaves]
+    ovars = [a.var for a in out.stage.axes]
+    reads = [x for x in walk_expr(out.stage.body)
+             if isinstance(x, TensorLoad) and x.tensor is mm.stage.outputs[0]]
+    if len(names) != len(mm.stage.axes) or not reads or any(
+            list(x.indices) != ovars for x in reads):
+        return False  # the epilogue reshapes or transposes: the generic schedule
     i_name, j_name = names[nb], names[nb + 1]
     MR, NR = 4, 2 * lanes
     io, ii = s.split(out.name, i_name, MR)
