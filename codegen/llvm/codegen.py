@@ -223,8 +223,13 @@ class _KernelGen:
             return bb.gep(base, [ll.Constant(I32, 0), ll.Constant(I32, i)])
         b.store(extent, slot(b, closure, 0))
         b.store(ll.Constant(I64, 0), slot(b, closure, n - 1))
+        # buffers travel as pointers, not integers: a pointer loaded from memory is known not
+        # to alias the outlined function's own allocas (its register tiles), an inttoptr is not
         for i, (kind, _, val) in enumerate(slots, 1):
-            b.store(val if kind == "v" else b.ptrtoint(val, I64), slot(b, closure, i))
+            if kind == "v":
+                b.store(val, slot(b, closure, i))
+            else:
+                b.store(val, b.bitcast(slot(b, closure, i), ll.PointerType(PTR)))
         name = f"{self.k.name}.par{self.par_count}"
         pfn = ll.Function(self.mc.module, ll.FunctionType(VOID, [PTR]), name=name)
         pfn.linkage = "internal"
@@ -237,11 +242,10 @@ class _KernelGen:
         bufs2: dict = {}
         ext = pb.load(slot(pb, arr, 0))
         for i, (kind, key, _) in enumerate(slots, 1):
-            v = pb.load(slot(pb, arr, i))
             if kind == "v":
-                env2[key] = v
+                env2[key] = pb.load(slot(pb, arr, i))
             else:
-                bufs2[id(key)] = pb.inttoptr(v, PTR)
+                bufs2[id(key)] = pb.load(pb.bitcast(slot(pb, arr, i), ll.PointerType(PTR)))
         # dynamic chunks: each thread takes the next ext/(4*threads) iterations off a shared
         # counter until none are left, so a core slowed by another process (or a ragged last
         # tile) does not hold the others up; consecutive iterations stay on one thread

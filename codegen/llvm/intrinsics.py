@@ -83,6 +83,8 @@ def emit(g: Any, b: ll.IRBuilder, e: Call, args: list) -> Any:
     if name == "sigmoid":
         one = g.const_like(t, 1.0)
         return b.fdiv(one, b.fadd(one, libm(g, b, "exp", [b.fneg(args[0])])))
+    if name == "fmod" and et in (F32, F64):
+        return b.frem(args[0], args[1])
     if name in LIBM:
         return libm(g, b, name, args)
     raise KernelError(f"llvm: unknown intrinsic {name}")
@@ -250,3 +252,14 @@ def fast_sigmoid(g: Any, b: ll.IRBuilder, x: Any) -> Any:
 
 FAST = {"exp": fast_exp, "log": fast_log, "tanh": fast_tanh, "erf": fast_erf,
         "sigmoid": fast_sigmoid}
+
+
+def fmod_floor(g: Any, b: ll.IRBuilder, x: Any, y: Any) -> Any:
+    """x mod y with the divisor's sign (Python/NumPy %): frem, then shift by y when the signs
+    differ and the remainder is not zero."""
+    t = x.type
+    r = b.frem(x, y)
+    zero = g.const_like(t, 0.0)
+    fix = b.and_(b.fcmp_ordered("!=", r, zero),
+                 b.xor(b.fcmp_ordered("<", r, zero), b.fcmp_ordered("<", y, zero)))
+    return b.select(fix, b.fadd(r, y), r)

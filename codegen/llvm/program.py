@@ -260,7 +260,10 @@ def _emit_entry(mc: ModuleCodegen, calls: list[dict], dim_names: list[str]) -> N
 
 
 def pack_constant(arr: np.ndarray, axis: int, block: int) -> np.ndarray:
-    """[K, N] -> [ceil(N/block), K, block], zero-padded (the layout of Schedule.pack)."""
+    """[K, N] (axis 1) or [N, K] (axis 0) -> [ceil(N/block), K, block], zero-padded (the layout
+    of Schedule.pack)."""
+    if axis == 0:
+        arr = arr.T
     K, N = arr.shape
     nb = -(-N // block)
     padded = np.zeros((K, nb * block), arr.dtype)

@@ -260,13 +260,53 @@ def _vector_fold(op: str, a: Expr, b: Expr, lanes: int) -> Optional[Expr]:
             if isinstance(x, Ramp) and isinstance(y, Broadcast) and isinstance(y.value, Const):
                 c = y.value.value
                 return ramp(binop("*", x.base, c), x.stride * c, lanes)
+    if op in ("//", "%") and isinstance(a, Ramp) and isinstance(b, Broadcast) \
+            and isinstance(b.value, Const) and isinstance(b.value.value, int) and b.value.value > 0:
+        # lanes within one multiple of c: ramp(c*q, s) // c = q, % c = ramp(0, s) (a packed
+        # layout's block of 4 bytes read as one word stays a ramp)
+        c = b.value.value
+        q = _exact_div(a.base, c)
+        if q is not None and 0 <= a.stride and a.stride * (lanes - 1) < c:
+            return broadcast(q, lanes) if op == "//" else ramp(Const(0, a.dtype), a.stride, lanes)
+    return None
+
+
+def _exact_div(e: Expr, c: int) -> Optional[Expr]:
+    """e / c when e is a multiple of c by its form (c*x, sums of such), else None."""
+    if isinstance(e, Const) and isinstance(e.value, int):
+        return Const(e.value // c, e.dtype) if e.value % c == 0 else None
+    if isinstance(e, Bin) and e.op in ("+", "-"):
+        x, y = _exact_div(e.a, c), _exact_div(e.b, c)
+        return None if x is None or y is None else binop(e.op, x, y)
+    if isinstance(e, Bin) and e.op == "*":
+        for x, y in ((e.a, e.b), (e.b, e.a)):
+            if isinstance(y, Const) and isinstance(y.value, int) and y.value % c == 0:
+                return binop("*", x, y.value // c)
     return None
 
 
 def ramp(base: Expr, stride: int, lanes: int) -> Expr:
+    if base.lanes > 1:
+        return _nested_ramp(base, stride, lanes)
     if stride == 0:
         return broadcast(base, lanes)
     return Ramp(base, stride, lanes, base.dtype)
+
+
+def _nested_ramp(base: Expr, stride: int, lanes: int) -> Expr:
+    """A ramp from each lane of a vector base (a loop vectorized around a read that already
+    has lanes, such as 4 bytes read as one word): lane a*lanes + b is base[a] + stride*b."""
+    n = base.lanes * lanes
+    if isinstance(base, Ramp) and base.stride == stride * lanes:
+        return ramp(base.base, stride, n)  # contiguous: one ramp
+    t = Ramp(Const(0, base.dtype), 1, n, base.dtype)
+    if isinstance(base, Ramp):
+        outer = binop("+", binop("*", binop("//", t, lanes), base.stride), base.base)
+    elif isinstance(base, Broadcast):
+        outer = Broadcast(base.value, n, base.dtype)
+    else:
+        raise KernelError(f"a ramp of {lanes} lanes from each lane of a non-affine vector index")
+    return binop("+", outer, binop("*", binop("%", t, lanes), stride))
 
 
 def _is(e: Expr, v: int) -> bool:
@@ -312,6 +352,13 @@ def select(c: Expr, a: Any, b: Any) -> Expr:
 def call(name: str, dtype: dt.DType, *args: Any) -> Expr:
     args = tuple(as_expr(a) for a in args)
     lanes = max([a.lanes for a in args] + [1])
+    if name == "bitcast" and len(args) == 1 and args[0].dtype.bits != dtype.bits:
+        # the bits are reinterpreted as a whole: 64 lanes of i8 are 16 lanes of i32
+        total = args[0].lanes * args[0].dtype.bits
+        if total % dtype.bits:
+            raise KernelError(f"bitcast of {args[0].lanes} x {args[0].dtype.name} to "
+                              f"{dtype.name}: {total} bits do not divide evenly")
+        return Call(name, args, dtype, total // dtype.bits)
     return Call(name, tuple(broadcast(a, lanes) for a in args), dtype, lanes)
 
 

@@ -546,11 +546,14 @@ class _Builder:
             if padded is not None:
                 # clamp the tile (not the lanes) to the last block of the padding, so that a
                 # tile wholly past the end reads in bounds too; vector loads stay contiguous
-                block, length = padded
-                n = _const_int(e)
+                block, length, n = padded
                 last = binop("-", binop("*", binop("//", binop("+", as_expr(length), block - 1),
                                                    block), block // n), 1)
-                out.append(binop("min", binop("//", b, n), last) * n + v)
+                if _const_int(e) <= n:
+                    out.append(binop("min", binop("//", b, n), last) * n + v)
+                else:  # a region of several blocks: clamp each block
+                    blk = binop("+", binop("//", b, n), binop("//", v, n))
+                    out.append(binop("min", blk, last) * n + binop("%", v, n))
             elif a.var not in vec_roots:
                 out.append(binop("min", x, binop("-", as_expr(d), 1)))
             else:
@@ -559,12 +562,13 @@ class _Builder:
         return out
 
     def _padded_reads(self, st: Stage, var: Var, base: Expr,
-                      extent: Expr) -> Optional[tuple[int, Any]]:
-        """(block, blocked dim) if every read that `var` indexes is of one packed input along
-        its blocked axis, with the region [base, base + extent) aligned to a divisor of the
-        block (so that it lies in the zero padding once clamped to the last block)."""
+                      extent: Expr) -> Optional[tuple[int, Any, int]]:
+        """(block, blocked dim, unit) if every read that `var` indexes is of one packed input
+        along its blocked axis and the region [base, base + extent) starts at a multiple of
+        the unit, the block or a divisor of it as large as the region: clamped unit by unit to
+        the last block, every read lies in the zero padding."""
         e = _const_int(extent)
-        if e is None or not _multiple_of(base, e):
+        if e is None:
             return None
         found: Optional[tuple[int, Any]] = None
         for x in walk_expr(st.body):
@@ -576,10 +580,17 @@ class _Builder:
                 return None
             axis, block = self.sch.packed[t.name]
             if x.indices[axis] != var or var in set(walk_expr(x.indices[1 - axis])) \
-                    or block % e or found not in (None, (block, t.shape[axis])):
+                    or found not in (None, (block, t.shape[axis])):
                 return None
             found = (block, t.shape[axis])
-        return found
+        if found is None:
+            return None
+        block = found[0]
+        if _multiple_of(base, block):
+            return (*found, block)
+        if block % e == 0 and _multiple_of(base, e):
+            return (*found, e)
+        return None
 
     def _guard(self, s: Stmt, guards: list[Expr]) -> Stmt:
         cond = None
@@ -710,13 +721,14 @@ class _Builder:
                     k, n = idx if axis == 1 else idx[::-1]
                     K = t.shape[1 - axis]
                     off = (n // block) * (K * block) + k * block + n % block
-                    return Load(t.buffer, off, t.dtype)
+                    return Load(t.buffer, off, t.dtype, off.lanes)
                 if id(t) not in self.where:
                     raise ScheduleError(f"build: {t.name} is read but never computed")
                 buf, bases = self.where[id(t)]
                 if bases is not None:
                     idx = [i - b for i, b in zip(idx, bases)]
-                return Load(buf, canon(buf.offset(idx)), t.dtype)
+                off = canon(buf.offset(idx))
+                return Load(buf, off, t.dtype, off.lanes)  # lanes: a word read as 4 bytes
             return _rebuild(x, go, {})
         return map_stmt(s, go)
 

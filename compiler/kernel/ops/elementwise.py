@@ -214,8 +214,18 @@ def _binary(ctx: Ctx, op: Op, xs: list[View]) -> View:
         f = lambda x, y: _mod(x, y, fmod)
     elif op.name in ("shift_left", "shift_right"):
         bits = a.dtype.bits
-        sh = "<<" if op.name == "shift_left" else ">>"
-        f = lambda x, y: select(binop(">=", y, c(bits, y)), c(0, x), binop(sh, x, y))
+        left = op.name == "shift_left"
+
+        def f(x: Expr, y: Expr) -> Expr:
+            ok = binop("and", binop(">=", y, c(0, y)), binop("<", y, c(bits, y)))
+            amount = select(ok, y, c(0, y))
+            if left:
+                fill = c(0, x)
+            elif x.dtype.kind == "int":
+                fill = select(binop("<", x, c(0, x)), c(-1, x), c(0, x))
+            else:
+                fill = c(0, x)
+            return select(ok, binop("<<" if left else ">>", x, amount), fill)
     else:
         f = BINARY[op.name]
     if a.dtype.is_float and a.dtype.name in ("f16", "bf16") and op.name in ("pow", "mod"):
@@ -261,8 +271,11 @@ def _clip(ctx: Ctx, op: Op, xs: list[View]) -> View:
 def _cast(ctx: Ctx, op: Op, xs: list[View]) -> View:
     x = xs[0]
     to = out_dtype(op)
-    if to.is_narrow or x.dtype.is_narrow:
-        raise LoweringError(f"cast between {x.dtype.name} and {to.name} has no kernel lowering")
+    if to.is_narrow or x.dtype.is_narrow:  # bit manipulation, in ops/misc.py
+        from .misc import narrow_cast
+        a = attrs_of(op)
+        sat, mode = bool(a.get("saturate", True)), a.get("round_mode", "up")
+        return View(x.shape, to, lambda *i: narrow_cast(x.at(*i), to, sat, mode))
     return View(x.shape, to, lambda *i: cast(to, x.at(*i)))
 
 
