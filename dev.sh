@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up the project's virtual environment (once) and run the example model or the test suite.
-#   bash dev.sh example   compile-free for now: parse, verify and run examples/mlp.ir
+#   bash dev.sh example   compile examples/mlp.ir for the host CPU (LLVM), run it, check it
 #   bash dev.sh test      the whole test suite (what CI runs)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -24,7 +24,7 @@ setup() {
 case "${1:-}" in
     example)
         setup
-        "$PY" -m compiler run examples/mlp.ir --dim batch=4
+        "$PY" -m compiler run examples/mlp.ir --dim batch=4 --target llvm --check
         ;;
     test)
         setup

@@ -81,6 +81,26 @@ def cmd_opt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    """Compile a model (.onnx, IR text/file) for a target and save the compiled module."""
+    import time
+    import compiler
+    t0 = time.perf_counter()
+    try:
+        mod = compiler.compile(args.file, target=args.target, opt_level=args.opt_level,
+                               dump_dir=args.dump_dir)
+    except (ValueError, OSError) as e:
+        raise UserError(str(e)) from None
+    hit = " (from the cache)" if getattr(mod, "cache_hit", False) else ""
+    print(f"compiled {args.file} for {args.target} in {time.perf_counter() - t0:.2f} s{hit}: {mod}")
+    if args.output:
+        if not hasattr(mod, "save"):
+            raise UserError(f"target {args.target} cannot save its compiled module")
+        mod.save(args.output)
+        print(f"saved to {args.output} (load with compiler.load)")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the entry function on given or random inputs; print a summary of each output."""
     from compiler import ir
@@ -105,8 +125,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"--input names no argument of @{fn.name}: {', '.join(given)}; its "
                         f"arguments are {', '.join('%' + (a.name or '?') for a in fn.args)}")
     try:
-        outs = ir.interpret(module, *inputs, function=fn.name)
-    except ValueError as e:  # input checks
+        if args.target == "interpreter":
+            outs = ir.interpret(module, *inputs, function=fn.name)
+        else:
+            if fn is not module.main:
+                raise UserError("--function works with --target interpreter only")
+            import time
+            import compiler
+            t0 = time.perf_counter()
+            mod = compiler.compile(module, target=args.target, opt_level=args.opt_level)
+            hit = " (from the cache)" if getattr(mod, "cache_hit", False) else ""
+            print(f"compiled for {args.target} in {time.perf_counter() - t0:.2f} s{hit}: {mod}")
+            outs = mod(*inputs)
+            if args.check:
+                want = ir.interpret(module, *inputs)
+                for i, (o, w) in enumerate(zip(outs, want)):
+                    err = float(np.max(np.abs(o.astype(np.float64) - w))) if o.size else 0.0
+                    print(f"output {i}: max |{args.target} - interpreter| = {err:.3g}")
+    except ValueError as e:  # input checks, compile errors
         raise UserError(str(e)) from None
     for i, out in enumerate(outs):
         flat = out.reshape(-1)
@@ -241,7 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--inline-all", action="store_true", help="print every constant inline")
     o.add_argument("--list-passes", action="store_true", help="list passes and their options")
     o.set_defaults(func=cmd_opt)
-    r = sub.add_parser("run", help="run a module on the reference interpreter")
+    c = sub.add_parser("compile", help="compile a model for a target and save it")
+    c.add_argument("file", help=".onnx model, IR text file")
+    c.add_argument("--target", default="llvm", help="llvm (default), xla, tpu, interpreter")
+    c.add_argument("-O", dest="opt_level", type=int, default=2)
+    c.add_argument("-o", "--output", help="directory to save the compiled module in")
+    c.add_argument("--dump-dir", help="write pass dumps, kernel IR and LLVM IR here")
+    c.set_defaults(func=cmd_compile)
+    r = sub.add_parser("run", help="run a module (the reference interpreter, or --target)")
     r.add_argument("file", help="IR text file (its .safetensors weights are read too)")
     r.add_argument("--function", help="function to run (default @main)")
     r.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
@@ -250,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="size of a symbolic dim for random inputs")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("-o", "--output", help="save the outputs to this .npz file")
+    r.add_argument("--target", default="interpreter",
+                   help="interpreter (default), llvm, xla, tpu: compile first, then run")
+    r.add_argument("-O", dest="opt_level", type=int, default=2, help="opt level when compiling")
+    r.add_argument("--check", action="store_true",
+                   help="also run the interpreter and print the largest difference")
     r.set_defaults(func=cmd_run)
     s = sub.add_parser("ops", help="list the registered ops")
     s.add_argument("name", nargs="?")

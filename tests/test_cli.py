@@ -111,3 +111,20 @@ def test_bench_ir_text_runs():
     r = cli("bench", "ir-text", "--ops", "300", "--repeat", "1")
     assert r.returncode == 0, r.stderr
     assert "ir-text: 300 ops" in r.stdout and "parse" in r.stdout
+
+
+def test_compile_saves_and_run_checks_the_llvm_target(tmp_path):
+    example = str(EXAMPLE)
+    out = tmp_path / "mlp.dlc"
+    r = cli("compile", example, "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "compiled" in r.stdout and (out / "module.o").exists()
+    import compiler
+    x = np.random.default_rng(0).standard_normal((2, 64)).astype(np.float32)
+    from compiler import ir
+    np.testing.assert_allclose(compiler.load(str(out))(x)[0], ir.interpret(ir.load(example), x)[0],
+                               rtol=1e-5, atol=1e-6)
+    r = cli("run", example, "--dim", "batch=3", "--target", "llvm", "--check")
+    assert r.returncode == 0, r.stderr
+    diff = float(r.stdout.split("max |llvm - interpreter| = ")[1].split()[0])
+    assert diff < 1e-5
