@@ -17,6 +17,9 @@ from ..ir import Const, TensorLoad, Var, walk_expr
 from ..schedule import Schedule, ScheduleError, StageSchedule
 
 
+PARALLEL_CHUNKS = 16  # leading axes are fused until they give this many parallel iterations
+
+
 def vector_lanes(itemsize: int) -> int:
     from codegen.llvm.jit import host
     return max(1, host()["vector_bits"] // (8 * max(itemsize, 1)))
@@ -139,11 +142,17 @@ def _schedule_root(s: Schedule, ss: StageSchedule, attachable: list[StageSchedul
     if p_axis < 0 and n > 1:
         p_axis = n - 2
     names = [lp.name for lp in ss.leaves]
-    outer: Optional[str] = None
+    outer: Optional[str] = None   # the parallel loop: the fewest leading axes with enough work
+    attach: Optional[str] = None  # where the reductions are computed: the loop of axis p_axis
     if p_axis >= 0:
+        q, prod = 0, _ext(st.axes[0].extent) or 64
+        while q < p_axis and prod < PARALLEL_CHUNKS:
+            q += 1
+            prod *= _ext(st.axes[q].extent) or 64
         outer = names[0]
-        for nm in names[1:p_axis + 1]:
+        for nm in names[1:q + 1]:
             outer = s.fuse(ss.name, outer, nm)
+        attach = outer if q == p_axis else names[p_axis]
     last = ss.leaves[-1].name if n > 0 and (outer is None or p_axis < n - 1) else None
     numel = 1
     for a in st.axes:
@@ -162,7 +171,7 @@ def _schedule_root(s: Schedule, ss: StageSchedule, attachable: list[StageSchedul
         if outer is not None:
             try:
                 s.set_scope(p.name, "local" if _small_region(p) else "global")
-                s.compute_at(p.name, ss.name, outer)
+                s.compute_at(p.name, ss.name, attach)
             except ScheduleError:
                 pass
         _schedule_reduction(s, p, vector_lanes(p.stage.outputs[0].dtype.np_dtype.itemsize
