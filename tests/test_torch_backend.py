@@ -12,7 +12,7 @@ import torch
 import compiler
 from compiler.torch_backend import CompiledGraph, TorchBackendWarning, make_torch_backend
 
-TARGET = "interpreter"  # later also "llvm"
+TARGET = "llvm"  # later also "llvm"
 
 
 @pytest.fixture(autouse=True)

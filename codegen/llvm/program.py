@@ -169,7 +169,10 @@ def _generate(module: Module) -> tuple[dict, str, str]:
             kern.name = fname
             mc.add_kernel(kern)
             kernels[skey] = fname
-            kernel_texts.append(print_kernel(kern))
+            note = kern.attrs.get("schedule_fallback")
+            kernel_texts.append(f"# group {kind}, schedule {kern.attrs.get('schedule_level')}"
+                                + (f" (fell back: {note})" if note else "") + "\n"
+                                + print_kernel(kern))
         fname = kernels[skey]
         params: list[int] = []
         packed = kern.attrs.get("packed", {})
@@ -201,6 +204,8 @@ def _generate(module: Module) -> tuple[dict, str, str]:
                 new_slot(r, "temp", defined=len(calls))
             params.append(slot_of[r])
         calls.append({"kernel": fname, "params": params,
+                      "schedule": kern.attrs.get("schedule_level"),
+                      "schedule_fallback": kern.attrs.get("schedule_fallback"),
                       "dims": [v.name for v in kern.dims], "op": op.name,
                       "loc": str(op.loc) if op.loc else None})
         dims_all.update(v.name for v in kern.dims)

@@ -63,16 +63,19 @@ class LLVMModule:
 
     # ------------------------------------------------------------------ signature
     @property
-    def input_types(self) -> list[str]:
-        return [f"{i['dtype']}{i['shape']}" for i in self.inputs]
+    def input_types(self) -> list:
+        from compiler import ir
+        return [ir.tensor(i["shape"], i["dtype"]) for i in self.inputs]
 
     @property
-    def output_types(self) -> list[str]:
-        return [f"{o['dtype']}{o['shape']}" for o in self.outputs]
+    def output_types(self) -> list:
+        from compiler import ir
+        return [ir.tensor(o["shape"], o["dtype"]) for o in self.outputs]
 
     def __repr__(self) -> str:
-        return (f"LLVMModule({len(self.manifest['calls'])} kernel calls, "
-                f"{self.manifest['num_kernels']} kernels, inputs {self.input_types})")
+        sig = ", ".join(str(t) for t in self.input_types)
+        return (f"LLVMModule(({sig}), {len(self.manifest['calls'])} kernel calls, "
+                f"{self.manifest['num_kernels']} distinct kernels)")
 
     # ------------------------------------------------------------------ checks
     def _check(self, arrays: Sequence[Any]) -> tuple[list[np.ndarray], dict[str, int]]:

@@ -87,7 +87,8 @@ def default_schedule(s: Schedule, group: Any, safe: bool = False) -> None:
             done.update(p.name for p in prods)
             rest = [p for p in attachable if p is not mm[0]]
             for p in rest:
-                _schedule_root(s, p, [])
+                if p.attach is None:  # not placed by the contraction's schedule
+                    _schedule_root(s, p, [])
             continue
         _schedule_root(s, ss, attachable)
         for p in prods:  # producers shared with other outputs: root stages of their own
@@ -96,8 +97,14 @@ def default_schedule(s: Schedule, group: Any, safe: bool = False) -> None:
         done.update(p.name for p in prods)
     for ss in list(s.order):
         if ss.attach is None and ss.stage.extern is None and ss.name not in done \
-                and ss.stage.outputs[0] not in s.outputs:
+                and ss.stage.outputs[0] not in s.outputs and not _scheduled(ss):
             _schedule_root(s, ss, [])
+
+
+def _scheduled(ss: StageSchedule) -> bool:
+    """Whether a schedule already touched this stage (e.g. the one cache_write made)."""
+    return bool(ss.relations) or ss.attach is not None or any(
+        lp.kind != "serial" for lp in ss.leaves)
 
 
 def _schedule_shared(s: Schedule, p: StageSchedule, group: Any, safe: bool) -> None:
@@ -261,6 +268,12 @@ def _root_values(s: Schedule, ss: StageSchedule):
 def _schedule_contraction(s: Schedule, out: StageSchedule, mm: StageSchedule, group: Any,
                           safe: bool = False) -> bool:
     info = next(c for c in group.ctx.contractions if c["stage"] == mm.name)
+    if "int8" in info:  # an integer contraction over 4-byte words (ops/quant.py)
+        if safe:
+            return False
+        from codegen.llvm.jit import host, num_threads
+        from .int8 import schedule_int8_contraction
+        return schedule_int8_contraction(s, out.name, mm.name, info, host(), num_threads())
     try:
         from .matmul import schedule_contraction  # the register-blocked micro-kernel
     except ImportError:
