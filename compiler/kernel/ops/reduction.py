@@ -239,13 +239,12 @@ def _argmax(ctx: Ctx, op: Op, xs: list[View]) -> View:
         if last:
             cond = binop("or", cond, binop("==", cur, bv))
         if xb.dtype.is_float:  # the first NaN is the answer (NumPy)
-            isn = call("isnan", dt.dtype("bool"), cur)
-            cond = binop("and", binop("or", cond, isn),
-                         binop("not_nan_best", Const(0), Const(0)) if False else
-                         binop("==", call("isnan", dt.dtype("bool"), bv), Const(False, dt.dtype("bool"))))
+            b1 = dt.dtype("bool")
+            cond = binop("and", binop("or", cond, call("isnan", b1, cur)),
+                         binop("==", call("isnan", b1, bv), Const(False, b1)))
         upd = If(cond, seq(Store(best, Const(0), cur), Store(bidx, Const(0), r)))
         body = seq(Store(best, Const(0), at(Const(0))), Store(bidx, Const(0), Const(0)),
-                   For(r, x.shape[axis], "serial", upd) if True else None,
+                   For(r, x.shape[axis], "serial", upd),
                    Store(out, out.offset(vs), Load(bidx, Const(0), I64)))
         body = Alloc(best, Alloc(bidx, body))
         for v, ext in reversed(list(zip(vs, shape))):
