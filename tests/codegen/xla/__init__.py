@@ -1,0 +1,1 @@
+"""Tests of the XLA and TPU targets (codegen/xla)."""
