@@ -119,7 +119,12 @@ def build(module: ir.Module, target: str, *, dump_dir: Optional[str] = None) -> 
     import importlib
     mod_name, fn_name = where.split(":")
     builder = getattr(importlib.import_module(mod_name), fn_name)
-    return builder(module, target, dump_dir=dump_dir)
+    try:
+        return builder(module, target, dump_dir=dump_dir)
+    except CompileError:
+        raise
+    except ValueError as e:  # LoweringError, ScheduleError, ...: say which target refused
+        raise CompileError(f"target '{target}': {e}") from e
 
 
 def optimize(module: ir.Module, pipeline: Optional[str] = None, *, opt_level: int = 2,
