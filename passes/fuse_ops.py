@@ -63,6 +63,12 @@ REDUCTION_LIKE: dict[str, str] = {
     "instance_norm": "reduction",
 }
 
+# The quantization maps are elementwise for fusion (each output element reads one element of x
+# and of each scale / zero point) though the registry does not call them so: their parameters
+# are per tensor or per axis, not NumPy-broadcast operands. Fused after an integer contraction
+# they make its requantization epilogue (dynamic_quantize, a reduction over x, is absent).
+QUANT_ELEMENTWISE = frozenset({"quantize", "dequantize", "requantize"})
+
 CONTRACTION, REDUCTION, ELEMENTWISE, INJECTIVE, OPAQUE = (
     "contraction", "reduction", "elementwise", "injective", "opaque")
 ANCHORS = (CONTRACTION, REDUCTION)
@@ -79,7 +85,7 @@ def op_class(op: Op) -> str:
         return CONTRACTION
     if opdef.has("reduction") or op.name in REDUCTION_LIKE:
         return REDUCTION
-    if opdef.has("elementwise"):
+    if opdef.has("elementwise") or op.name in QUANT_ELEMENTWISE:
         return ELEMENTWISE
     if opdef.has("injective"):
         return INJECTIVE

@@ -426,6 +426,11 @@ class _KernelGen:
             x = self.expr(b, e.a, env, bufs)
             y = self.expr(b, e.b, env, bufs)
             return b.and_(x, y) if op == "and" else b.or_(x, y)
+        if op == "+" and isinstance(e.b, Call) and e.b.name == "dot4_u8s8":
+            # acc + dot4(u, s): one vpdpbusd accumulating into acc
+            from . import intrinsics
+            return intrinsics.dot4_u8s8(self, b, *[self.expr(b, a, env, bufs) for a in e.b.args],
+                                        acc=self.expr(b, e.a, env, bufs))
         d = e.a.dtype
         x = self.expr(b, e.a, env, bufs)
         y = self.expr(b, e.b, env, bufs)

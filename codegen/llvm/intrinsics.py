@@ -76,6 +76,8 @@ def emit(g: Any, b: ll.IRBuilder, e: Call, args: list) -> Any:
         return b.fcmp_ordered("==", a, g.const_like(t, math.inf))
     if name.startswith("reduce_"):
         return reduce_lanes(g, b, name, args[0], e)
+    if name == "dot4_u8s8":
+        return dot4_u8s8(g, b, args[0], args[1])
     if name == "bitcast":  # reinterpret bits as e.dtype
         return b.bitcast(args[0], vec(reg_type(e.dtype), e.lanes))
     if et == F32 and name in FAST:
@@ -115,6 +117,61 @@ def reduce_lanes(g: Any, b: ll.IRBuilder, name: str, v: Any, e: Call) -> Any:
         op = ("s" if signed else "u") + kind
     fn = g.mc.declare(f"llvm.vector.reduce.{op}.{_suffix(t)}", et, [t])
     return b.call(fn, [v])
+
+
+# ------------------------------------------------------------------------- int8 dot products
+
+DOT4_ISA: "str | None" = None  # "vnni", "pmaddwd" or "generic"; None: the best the host has
+
+
+def dot4_isa(lanes: int) -> str:
+    """How dot4_u8s8 on `lanes` i32 lanes is emitted on this host."""
+    if DOT4_ISA is not None:  # forced (tests); the x86 forms exist for 4, 8 and 16 lanes
+        return DOT4_ISA if lanes in (4, 8, 16) else "generic"
+    from .jit import host
+    h = host()
+    if (lanes == 16 and h["avx512vnni"]) or (lanes in (4, 8) and (h["avxvnni"] or (
+            h["avx512vnni"] and "+avx512vl" in h["features"]))):
+        return "vnni"
+    if (lanes == 16 and "+avx512bw" in h["features"] and h["vector_bits"] >= 512) or (
+            lanes == 8 and "+avx2" in h["features"]) or (lanes == 4 and "+sse2" in h["features"]):
+        return "pmaddwd"
+    return "generic"
+
+
+def dot4_u8s8(g: Any, b: ll.IRBuilder, u: Any, s: Any, acc: Any = None) -> Any:
+    """Per i32 lane: the sum of the 4 products of u's bytes (unsigned) and s's bytes (signed),
+    exact. vpdpbusd (AVX-512 VNNI / AVX-VNNI) where the host has it; else two vpmaddwd on the
+    bytes widened to 16 bits (u8 * s8 pairs cannot saturate there, unlike vpmaddubsw's 16-bit
+    sums); else shifts and multiplies that any target lowers."""
+    t = u.type
+    n = _lanes(t)
+    isa = dot4_isa(n)
+    if isa == "vnni":
+        bt = ll.VectorType(ll.IntType(8), 4 * n)
+        width = {16: "512", 8: "256", 4: "128"}[n]
+        fn = g.mc.declare(f"llvm.x86.avx512.vpdpbusd.{width}", t, [t, bt, bt])
+        return b.call(fn, [g.const_like(t, 0) if acc is None else acc, b.bitcast(u, bt),
+                           b.bitcast(s, bt)])
+    if isa == "pmaddwd":
+        ht = ll.VectorType(ll.IntType(16), 2 * n)
+        name = {16: "llvm.x86.avx512.pmaddw.d.512", 8: "llvm.x86.avx2.pmadd.wd",
+                4: "llvm.x86.sse2.pmadd.wd"}[n]
+        fn = g.mc.declare(name, t, [ht, ht])
+        uh, sh = b.bitcast(u, ht), b.bitcast(s, ht)
+        eight = g.const_like(ht, 8)
+        u_even = b.and_(uh, g.const_like(ht, 0xFF))
+        u_odd = b.lshr(uh, eight)
+        s_even = b.ashr(b.shl(sh, eight), eight)
+        s_odd = b.ashr(sh, eight)
+        r = b.add(b.call(fn, [u_even, s_even]), b.call(fn, [u_odd, s_odd]))
+        return r if acc is None else b.add(acc, r)
+    for r in range(4):
+        ur = b.and_(b.lshr(u, g.const_like(t, 8 * r)), g.const_like(t, 0xFF))
+        sr = b.ashr(b.shl(s, g.const_like(t, 24 - 8 * r)), g.const_like(t, 24))
+        p = b.mul(ur, sr)
+        acc = p if acc is None else b.add(acc, p)
+    return acc
 
 
 # ------------------------------------------------------------------------- f32 polynomials

@@ -193,6 +193,7 @@ def _generate(module: Module) -> tuple[dict, str, str]:
                 key = (sid, tuple(pk))
                 if key not in packed_slots:
                     slots.append({"kind": "packed", "of": sid, "axis": pk[0], "block": pk[1],
+                                  **({"group": pk[2]} if len(pk) > 2 else {}),
                                   "dtype": slots[sid]["dtype"], "shape": slots[sid]["shape"]})
                     packed_slots[key] = len(slots) - 1
                 sid = packed_slots[key]
@@ -264,9 +265,12 @@ def _emit_entry(mc: ModuleCodegen, calls: list[dict], dim_names: list[str]) -> N
     b.ret_void()
 
 
-def pack_constant(arr: np.ndarray, axis: int, block: int) -> np.ndarray:
+def pack_constant(arr: np.ndarray, axis: int, block: int, group: int = 1) -> np.ndarray:
     """[K, N] (axis 1) or [N, K] (axis 0) -> [ceil(N/block), K, block], zero-padded (the layout
-    of Schedule.pack)."""
+    of Schedule.pack; group > 1 interleaves K, see schedule.pack_array)."""
+    if group > 1:
+        from compiler.kernel.schedule import pack_array
+        return pack_array(arr, axis, block, group)
     if axis == 0:
         arr = arr.T
     K, N = arr.shape

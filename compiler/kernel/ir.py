@@ -352,13 +352,15 @@ def select(c: Expr, a: Any, b: Any) -> Expr:
 def call(name: str, dtype: dt.DType, *args: Any) -> Expr:
     args = tuple(as_expr(a) for a in args)
     lanes = max([a.lanes for a in args] + [1])
-    if name == "bitcast" and len(args) == 1 and args[0].dtype.bits != dtype.bits:
+    # storage widths: a narrow (4/2-bit) value is one byte in registers and memory
+    sbits = lambda d: d.np_dtype.itemsize * 8  # noqa: E731
+    if name == "bitcast" and len(args) == 1 and sbits(args[0].dtype) != sbits(dtype):
         # the bits are reinterpreted as a whole: 64 lanes of i8 are 16 lanes of i32
-        total = args[0].lanes * args[0].dtype.bits
-        if total % dtype.bits:
+        total = args[0].lanes * sbits(args[0].dtype)
+        if total % sbits(dtype):
             raise KernelError(f"bitcast of {args[0].lanes} x {args[0].dtype.name} to "
                               f"{dtype.name}: {total} bits do not divide evenly")
-        return Call(name, args, dtype, total // dtype.bits)
+        return Call(name, args, dtype, total // sbits(dtype))
     return Call(name, tuple(broadcast(a, lanes) for a in args), dtype, lanes)
 
 

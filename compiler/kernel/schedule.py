@@ -313,11 +313,13 @@ class Schedule:
             self._record("cache_read", tensor, scope, list(readers), perm)
         return name
 
-    def pack(self, tensor: str, axis: int, block: int) -> None:
+    def pack(self, tensor: str, axis: int, block: int, group: int = 1) -> None:
         """Lay out constant input `tensor` (2-D [K, N] with axis 1, or [N, K] with axis 0: the
         blocked axis is N) as [ceil(N/block), K, block] at compile time, zero-padded, so that a
-        micro-kernel reads `block` contiguous columns per row of K (see `pack_array`). Reads
-        keep their logical indices; the build maps them to the packed layout."""
+        micro-kernel reads `block` contiguous columns per row of K (see `pack_array`). With
+        `group` > 1, `group` consecutive elements of K are adjacent inside a block:
+        [ceil(N/block), ceil(K/group), block, group] (int8 weights: the 4 bytes one i32 lane
+        multiplies). Reads keep their logical indices; the build maps them to the layout."""
         src = self._tensor(tensor, "pack")
         if src.stage is not None:
             raise ScheduleError(f"pack: {tensor} is computed in the kernel; only inputs pack")
@@ -325,8 +327,10 @@ class Schedule:
             raise ScheduleError(f"pack: {tensor} must be 2-D and packed along axis 0 or 1")
         if not isinstance(block, int) or block < 1:
             raise ScheduleError(f"pack: block must be a positive int, got {block!r}")
-        self.packed[tensor] = (axis, block)
-        self._record("pack", tensor, axis, block)
+        if not isinstance(group, int) or group < 1:
+            raise ScheduleError(f"pack: group must be a positive int, got {group!r}")
+        self.packed[tensor] = (axis, block) if group == 1 else (axis, block, group)
+        self._record("pack", tensor, axis, block, *([group] if group > 1 else []))
 
     def _tensor(self, name: str, prim: str) -> Tensor:
         for t in self.inputs:
@@ -360,14 +364,20 @@ PRIMITIVES = ("split", "reorder", "fuse", "vectorize", "parallel", "unroll", "bi
               "compute_at", "cache_write", "cache_read", "set_scope", "pack")
 
 
-def pack_array(arr: Any, axis: int, block: int) -> Any:
+def pack_array(arr: Any, axis: int, block: int, group: int = 1) -> Any:
     """The packed layout of `Schedule.pack` as a NumPy array: [K, N] (axis 1) or [N, K]
-    (axis 0) -> [ceil(N/block), K, block], zero-padded along N."""
+    (axis 0) -> [ceil(N/block), K, block], zero-padded along N; with group > 1,
+    [ceil(N/block), ceil(K/group), block, group], zero-padded along K too."""
     import numpy as np
     a = np.asarray(arr)
     if axis == 0:
         a = a.T
     K, N = a.shape
+    if group > 1:
+        nb, kg = -(-N // block), -(-K // group)
+        out = np.zeros((kg * group, nb * block), a.dtype)
+        out[:K, :N] = a
+        return np.ascontiguousarray(out.reshape(kg, group, nb, block).transpose(2, 0, 3, 1))
     nb = -(-N // block)
     out = np.zeros((nb * block, K), a.dtype)
     out[:N] = a.T
@@ -534,10 +544,11 @@ class _Builder:
     def _ragged(self, ss: StageSchedule, spatial: list[Expr], absolute: list[Expr],
                 guards: list[Expr]) -> list[Expr]:
         """A local region may hang past the tensor's end at a ragged tile. Per axis: reads of
-        a packed input along its zero-padded axis need nothing; an axis that is not
-        vectorized is clamped to the last index (the extra rows recompute it, in bounds, and
-        no reader looks at them); a vectorized one gets a guard (clamping it would turn vector
-        loads into gathers). Keeps a register tile's hot loop free of branches."""
+        a packed input along its zero-padded axis need nothing but a clamp of the block; an
+        axis that is not vectorized is clamped to the last index (the extra rows recompute it,
+        in bounds, and no reader looks at them; readers keep constant offsets into the tile,
+        so it stays in registers); a vectorized one gets a guard (clamping it would turn
+        vector loads into gathers). Keeps a register tile's hot loop free of branches."""
         st = ss.stage
         vec_roots = _vector_roots(ss)
         out = []
@@ -578,7 +589,7 @@ class _Builder:
             t = x.tensor
             if t.stage is not None or t.name not in self.sch.packed:
                 return None
-            axis, block = self.sch.packed[t.name]
+            axis, block = self.sch.packed[t.name][:2]
             if x.indices[axis] != var or var in set(walk_expr(x.indices[1 - axis])) \
                     or found not in (None, (block, t.shape[axis])):
                 return None
@@ -630,8 +641,8 @@ class _Builder:
             t = ps.stage.outputs[0]
             readers = [cs] + [p for p in producers if p is not ps]
             region = self._region(t, readers, values, ranges)
-            ps.region = region
             ps.ragged = bool(cguards) or cs.region is not None
+            ps.region = region
             if ps.scope in ("local", "shared"):
                 exts = [e for _, e in region]
                 if any(_const_int(e) is None for e in exts):
@@ -717,10 +728,16 @@ class _Builder:
                 t = x.tensor
                 idx = [go(i) for i in x.indices]
                 if t.name in self.sch.packed and t.stage is None:
-                    axis, block = self.sch.packed[t.name]
+                    axis, block, *grp = self.sch.packed[t.name]
                     k, n = idx if axis == 1 else idx[::-1]
                     K = t.shape[1 - axis]
-                    off = (n // block) * (K * block) + k * block + n % block
+                    if grp:  # [N/block, K/g, block, g]
+                        g = grp[0]
+                        kp = binop("*", binop("//", binop("+", K, g - 1), g), g)
+                        off = (n // block) * (kp * block) + (k // g) * (block * g) \
+                            + (n % block) * g + k % g
+                    else:
+                        off = (n // block) * (K * block) + k * block + n % block
                     return Load(t.buffer, off, t.dtype, off.lanes)
                 if id(t) not in self.where:
                     raise ScheduleError(f"build: {t.name} is read but never computed")

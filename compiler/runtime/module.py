@@ -57,7 +57,7 @@ class LLVMModule:
         for sid, s in enumerate(self.slots):
             if s["kind"] == "packed":
                 self._constants[sid] = pack_constant(self._constants[s["of"]], s["axis"],
-                                                     s["block"])
+                                                     s["block"], s.get("group", 1))
         self._plans: dict[tuple, tuple] = {}
         self._input_dtypes = [np.dtype(_np_dtype(i["dtype"])) for i in self.inputs]
 

@@ -1,2 +1,2 @@
 """Lowerings of graph ops to kernel IR, by family; importing this package registers them."""
-from . import elementwise, linalg, misc, movement, nn, reduction  # noqa: F401
+from . import elementwise, linalg, misc, movement, nn, quant, reduction  # noqa: F401

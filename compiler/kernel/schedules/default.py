@@ -87,7 +87,7 @@ def default_schedule(s: Schedule, group: Any, safe: bool = False) -> None:
             done.update(p.name for p in prods)
             rest = [p for p in attachable if p is not mm[0]]
             for p in rest:
-                if p.attach is None:  # not placed by the contraction's schedule
+                if p.attach is None and not p.relations:  # not done by the contraction's
                     _schedule_root(s, p, [])
             continue
         _schedule_root(s, ss, attachable)
