@@ -19,15 +19,15 @@ from compiler.ir.ops.linalg import parse_einsum
 from compiler.ir.types import normalize_axis
 
 from .. import te
-from ..ir import (BOOL, F32, I64, Alloc, Buffer, Const, Expr, For, If, Let, Stmt, Store, Un,
-                  Var, as_expr, binop, call, cast, const, load, seq, select)
+from ..ir import (BOOL, F32, I64, Alloc, Buffer, Const, Expr, For, If, Let, Stmt, Store,
+                  TensorLoad, Un, Var, as_expr, binop, call, cast, const, load, seq, select)
 from ..lower import (Ctx, LoweringError, View, attrs_of, lowering, out_dtype, out_shape,
                      view_of)
 from .linalg import contraction
 
 F64 = dt.f64
 U8, U16, U32, U64 = dt.u8, dt.u16, dt.u32, dt.u64
-LOCAL_LIMIT = 1 << 14  # elements: scratch buffers up to this size live on the stack
+LOCAL_LIMIT = 4096  # elements: scratch buffers up to this size live on the (thread's) stack
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -47,6 +47,18 @@ def _static(e: Any) -> Optional[int]:
     if isinstance(e, int):
         return e
     return e.value if isinstance(e, Const) and isinstance(e.value, int) else None
+
+
+def _input(ctx: Ctx, v: View, base: str) -> te.Tensor:
+    """The tensor an extern stage reads for `v`: the tensor itself when `v` reads one as it is
+    (a kernel input or another stage), else `v` materialized into a new stage."""
+    probe = [Var(f"{base}.probe{k}") for k in range(v.ndim)]
+    e = v.at(*probe)
+    if isinstance(e, TensorLoad) and list(e.indices) == probe and e.tensor.dtype == v.dtype \
+            and [str(as_expr(a)) for a in e.tensor.shape] == [str(as_expr(b)) for b in v.shape] \
+            and e.tensor.name not in ctx.constant_inputs:  # a weight may be stored packed
+        return e.tensor
+    return ctx.tensor(v, base)
 
 
 def _scratch(name: str, dtype: dt.DType, numel: Any) -> Buffer:
@@ -124,7 +136,7 @@ def _scan(ctx: Ctx, op: Op, xs: list[View]) -> View:
     w = F32 if _low(d) else d
     comb = "+" if op.name == "cumsum" else "*"
     ident = const(0 if comb == "+" else 1, w)
-    src = ctx.tensor(x, "scan_in")
+    src = _input(ctx, x, "scan_in")
     outer, n, inner = _split_axis(x.shape, axis)
     name = ctx.name(op.name)
 
@@ -165,48 +177,103 @@ def _better(largest: bool, a: Expr, b: Expr) -> Expr:
     return binop("or", c, binop("and", bn, Un("not", an, BOOL, 1)))
 
 
+INSERTION_MAX_K = 32  # above this, topk sorts each row (insertion costs up to n*k)
+
+
 @lowering("topk")
 def _topk(ctx: Ctx, op: Op, xs: list[View]) -> list[View]:
-    """The k best of each row by insertion into the sorted output: elements arrive in index
-    order and go after their equals, so ties keep the lower index first (the reference)."""
+    """The k best of each row, in order; ties keep the lower index first and NaN ranks above
+    every number (the reference). Small k: insertion into the sorted output; large k: a
+    stable merge sort of the row."""
     x = xs[0]
     a = attrs_of(op)
     axis = normalize_axis(a["axis"], x.ndim)
     k, largest = int(a["k"]), bool(a["largest"])
     d = x.dtype
     shape = out_shape(ctx, op)
-    src = ctx.tensor(x, "topk_in")
+    src = _input(ctx, x, "topk_in")
     outer, n, inner = _split_axis(x.shape, axis)
     name = ctx.name("topk")
 
     def build(outs: list[Buffer], ins: list[Any]) -> Stmt:
         vo, io = outs
         xb = ins[0].buffer
-        r, i, s = Var(f"{name}.r"), Var(f"{name}.i"), Var(f"{name}.s")
+        r = Var(f"{name}.r")
         if k == 0:
             return seq()
         p, j = r // inner, r % inner
-        xoff = p * n * inner + j
-        ooff = p * k * inner + j
-        cnt, pos = _cell(f"{name}.cnt", I64), _cell(f"{name}.pos", I64)
-        v = load(xb, xoff + i * inner)
-        at = lambda q: ooff + q * inner  # noqa: E731
-        q = _get(pos)
-        shift = If(binop("and", binop(">", q, 0), _better(largest, v, load(vo, at(q - 1)))),
-                   seq(Store(vo, at(q), load(vo, at(q - 1))),
-                       Store(io, at(q), load(io, at(q - 1))),
-                       _set(pos, q - 1)))
-        c = _get(cnt)
-        admit = binop("or", binop("<", c, k), _better(largest, v, load(vo, at(Const(k - 1)))))
-        insert = If(admit, seq(_set(pos, binop("min", c, k - 1)),
-                               _loop(s, k - 1, shift) if k > 1 else None,
-                               Store(vo, at(_get(pos)), v),
-                               Store(io, at(_get(pos)), i),
-                               _set(cnt, binop("min", c + 1, k))))
-        row = Alloc(cnt, Alloc(pos, seq(_set(cnt, Const(0)), _loop(i, n, insert))))
+        xat = lambda q: p * n * inner + j + q * inner  # noqa: E731
+        oat = lambda q: p * k * inner + j + q * inner  # noqa: E731
+        make = _insertion_row if k <= INSERTION_MAX_K else _merge_sort_row
+        row = make(name, k, n, largest, d, xb, vo, io, xat, oat)
         return _loop(r, outer * inner, row, "parallel")
     vt, it = te.extern(name, [(shape, d), (shape, I64)], [src], build)
     return [view_of(vt), view_of(it)]
+
+
+def _insertion_row(name: str, k: int, n: Expr, largest: bool, d: dt.DType, xb: Buffer,
+                   vo: Buffer, io: Buffer, xat: Callable, oat: Callable) -> Stmt:
+    """Elements arrive in index order and go after their equals (a strict comparison)."""
+    i, s = Var(f"{name}.i"), Var(f"{name}.s")
+    cnt, pos = _cell(f"{name}.cnt", I64), _cell(f"{name}.pos", I64)
+    v = load(xb, xat(i))
+    q = _get(pos)
+    shift = If(binop("and", binop(">", q, 0), _better(largest, v, load(vo, oat(q - 1)))),
+               seq(Store(vo, oat(q), load(vo, oat(q - 1))),
+                   Store(io, oat(q), load(io, oat(q - 1))),
+                   _set(pos, q - 1)))
+    c = _get(cnt)
+    admit = binop("or", binop("<", c, k), _better(largest, v, load(vo, oat(Const(k - 1)))))
+    insert = If(admit, seq(_set(pos, binop("min", c, k - 1)),
+                           _loop(s, k - 1, shift) if k > 1 else None,
+                           Store(vo, oat(_get(pos)), v),
+                           Store(io, oat(_get(pos)), i),
+                           _set(cnt, binop("min", c + 1, k))))
+    return Alloc(cnt, Alloc(pos, seq(_set(cnt, Const(0)), _loop(i, n, insert))))
+
+
+def _merge_sort_row(name: str, k: int, n: Expr, largest: bool, d: dt.DType, xb: Buffer,
+                    vo: Buffer, io: Buffer, xat: Callable, oat: Callable) -> Stmt:
+    """Bottom-up merge sort of (value, index) pairs between two scratch buffers; the left run
+    wins ties (its indices are lower), so the order is stable. Then the first k are copied."""
+    va, vb = _scratch(f"{name}.va", d, n), _scratch(f"{name}.vb", d, n)
+    ia, ib = _scratch(f"{name}.ia", I64, n), _scratch(f"{name}.ib", I64, n)
+    width, cur = _cell(f"{name}.w", I64), _cell(f"{name}.cur", I64)
+    li, ri = _cell(f"{name}.li", I64), _cell(f"{name}.ri", I64)
+    e, ps, blk, t = (Var(f"{name}.{v}") for v in ("e", "pass", "blk", "t"))
+    w = _get(width)
+    lo = blk * (w * 2)
+    mid = binop("min", lo + w, n)
+    hi = binop("min", lo + w * 2, n)
+
+    def merge(sv: Buffer, si: Buffer, dv: Buffer, di: Buffer) -> Stmt:
+        il, ir_ = _get(li), _get(ri)
+        last = n - 1
+        lv = load(sv, binop("min", il, last))
+        rv = load(sv, binop("min", ir_, last))
+        take_left = binop("and", binop("<", il, mid), binop(
+            "or", binop(">=", ir_, hi), Un("not", _better(largest, rv, lv), BOOL, 1)))
+        step = If(take_left,
+                  seq(Store(dv, lo + t, lv), Store(di, lo + t, load(si, il)), _set(li, il + 1)),
+                  seq(Store(dv, lo + t, rv), Store(di, lo + t, load(si, ir_)),
+                      _set(ri, ir_ + 1)))
+        return _loop(blk, (n + w * 2 - 1) // (w * 2), seq(
+            _set(li, lo), _set(ri, mid), _loop(t, hi - lo, step)))
+    static_n = _static(n)
+    passes = max(1, math.ceil(math.log2(static_n))) if static_n and static_n > 1 else 63
+    one_pass = If(binop("<", w, n), seq(
+        If(binop("==", _get(cur), 0), merge(va, ia, vb, ib), merge(vb, ib, va, ia)),
+        _set(cur, Const(1) - _get(cur)), _set(width, w * 2)))
+    q = Var(f"{name}.q")
+    out = If(binop("==", _get(cur), 0),
+             _loop(q, k, seq(Store(vo, oat(q), load(va, q)), Store(io, oat(q), load(ia, q)))),
+             _loop(q, k, seq(Store(vo, oat(q), load(vb, q)), Store(io, oat(q), load(ib, q)))))
+    body = seq(_loop(e, n, seq(Store(va, e, load(xb, xat(e))), Store(ia, e, e))),
+               _set(width, Const(1)), _set(cur, Const(0)),
+               _loop(ps, passes, one_pass), out)
+    for b in (va, vb, ia, ib, width, cur, li, ri):
+        body = Alloc(b, body)
+    return body
 
 
 # ------------------------------------------------------------------------------ gathers
@@ -245,14 +312,17 @@ def _scatter(ctx: Ctx, op: Op, xs: list[View], targets: Callable[..., Any]) -> V
     of duplicate targets wins for "none"); out-of-range targets are skipped. f16/bf16
     reductions accumulate in an f32 copy and round once, as the interpreter does.
 
-    targets(name, ib, ub) -> (loops over the updates as (var, extent) pairs, flat target offset,
-    in-range condition, flat update offset, extent of a contiguous run of updates)."""
+    targets(name, index buffer) -> (loops over the updates as (var, extent) pairs, flat target
+    offset, in-range condition, flat update offset, length of a contiguous run of updates)."""
     x, ind, upd = xs
     red = attrs_of(op)["reduction"]
     d = x.dtype
+    if red != "none" and (d.is_narrow or d.is_bool):
+        raise LoweringError(f"{op.name} reduction '{red}' on {d.name} has no kernel lowering "
+                            "(cast to a standard type first)")
     w = F32 if (_low(d) and red != "none") else d
-    srcs = [ctx.tensor(x, "scatter_x"), ctx.tensor(ind, "scatter_ind"),
-            ctx.tensor(upd, "scatter_upd")]
+    srcs = [_input(ctx, x, "scatter_x"), _input(ctx, ind, "scatter_ind"),
+            _input(ctx, upd, "scatter_upd")]
     name = ctx.name(op.name)
     numel = _prod(x.shape)
 
@@ -417,11 +487,9 @@ def _einsum_as_matmul(ctx: Ctx, ins: list[list[str]], out: list[str], red: list[
         return None
     if any(x not in batch + [i, j, k] for x in la + lb):
         return None
-    if w != xs[0].dtype:
-        return None  # f16/bf16: accumulate in f32 through the generic reduction
     a = _label_view(xs[0], la, batch + [i, k], sizes)
     b = _label_view(xs[1], lb, batch + [k, j], sizes)
-    return contraction(ctx, a, b, tuple(shape), "einsum")
+    return contraction(ctx, a, b, tuple(shape), "einsum", acc=w if w != a.dtype else None)
 
 
 # ------------------------------------------------------------------------------ det
@@ -435,7 +503,7 @@ def _det(ctx: Ctx, op: Op, xs: list[View]) -> View:
     d = x.dtype
     m = as_expr(x.shape[-1])
     batch = x.shape[:-2]
-    src = ctx.tensor(x, "det_in")
+    src = _input(ctx, x, "det_in")
     name = ctx.name("det")
     mm = m * m
 
@@ -514,7 +582,7 @@ def _tfidf(ctx: Ctx, op: Op, xs: list[View]) -> View:
     rows = _prod(x.shape[:-1])
     grams = _pool_ngrams(a["pool"], a["ngram_counts"], a["min_gram_length"],
                          a["max_gram_length"])
-    src = ctx.tensor(x, "tfidf_in")
+    src = _input(ctx, x, "tfidf_in")
     name = ctx.name("tfidf")
     mode, weights = a["mode"], list(a["weights"])
 
