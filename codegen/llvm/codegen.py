@@ -138,6 +138,9 @@ class _KernelGen:
             return b
         if isinstance(s, Store):
             ptr_base = bufs[id(s.buffer)]
+            if isinstance(s.value, Call) and s.value.name == "masked_store":
+                self.masked_access(b, s.buffer, s.index, s.value, env, bufs)
+                return b
             val = self.expr(b, s.value, env, bufs)
             self.store(b, s.buffer, ptr_base, s.index, val, env, bufs)
             return b
@@ -332,6 +335,30 @@ class _KernelGen:
             x = b.extract_element(mval, ll.Constant(I32, lane))
             b.store(x, self.elem_ptr(b, buf, base, i), align=_nbytes(et))
 
+    def masked_access(self, b: ll.IRBuilder, buf: Buffer, idx: Expr, e: Call, env: dict,
+                      bufs: dict) -> Any:
+        """llvm.masked.load / llvm.masked.store at contiguous `idx` (a stride-1 ramp) for
+        Call("masked_load", (load, mask)) / Call("masked_store", (value, mask)); masked-off
+        lanes load zero and are not touched by the store."""
+        if not (isinstance(idx, Ramp) and idx.stride == 1):
+            raise KernelError(f"llvm: {e.name} of {buf.name} needs a contiguous index")
+        et = mem_type(buf.dtype)
+        vt = ll.VectorType(et, idx.lanes)
+        mask = self.expr(b, e.args[1], env, bufs)
+        p = self.elem_ptr(b, buf, bufs[id(buf)], self.expr(b, idx.base, env, bufs))
+        p = b.bitcast(p, ll.PointerType(vt))
+        align = ll.Constant(I32, _nbytes(et))
+        if e.name == "masked_load":
+            fn = self.mc.declare(f"llvm.masked.load.{_suffix(vt)}.p0", vt,
+                                 [ll.PointerType(vt), I32, mask.type, vt])
+            v = b.call(fn, [p, align, mask, ll.Constant(vt, None)])
+            return self.from_mem(b, v, buf.dtype)
+        val = self.to_mem(b, self.expr(b, e.args[0], env, bufs), buf.dtype)
+        fn = self.mc.declare(f"llvm.masked.store.{_suffix(vt)}.p0", VOID,
+                             [vt, ll.PointerType(vt), I32, mask.type])
+        b.call(fn, [val, p, align, mask])
+        return None
+
     def from_mem(self, b: ll.IRBuilder, v: Any, d: dt.DType) -> Any:
         lanes = v.type.count if isinstance(v.type, ll.VectorType) else 1
         if d.is_bool:
@@ -414,6 +441,9 @@ class _KernelGen:
             return b.select(c, self.expr(b, e.a, env, bufs), self.expr(b, e.b, env, bufs))
         if isinstance(e, Cast):
             return self.cast(b, self.expr(b, e.a, env, bufs), e.a.dtype, e.dtype, e.lanes)
+        if isinstance(e, Call) and e.name == "masked_load":
+            ld = e.args[0]
+            return self.masked_access(b, ld.buffer, ld.index, e, env, bufs)
         if isinstance(e, Call):
             from . import intrinsics
             args = [self.expr(b, a, env, bufs) for a in e.args]

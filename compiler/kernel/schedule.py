@@ -71,6 +71,7 @@ class StageSchedule:
     # region per spatial root axis when attached: (base Expr, extent Expr); set during build
     region: Optional[list[tuple[Expr, Expr]]] = None
     ragged: bool = True  # the region may reach past the tensor's end (a ragged consumer tile)
+    ragged_axes: Optional[set] = None  # which axes may (None: all of them)
 
     @property
     def name(self) -> str:
@@ -552,9 +553,12 @@ class _Builder:
         st = ss.stage
         vec_roots = _vector_roots(ss)
         out = []
-        for a, (b, e), v, x, d in zip(st.axes, ss.region, spatial, absolute, st.outputs[0].shape):
+        for k, (a, (b, e), v, x, d) in enumerate(zip(st.axes, ss.region, spatial, absolute,
+                                                      st.outputs[0].shape)):
             padded = self._padded_reads(st, a.var, b, e)
-            if padded is not None:
+            if ss.ragged_axes is not None and k not in ss.ragged_axes:
+                out.append(x)  # the consumer's loops along it divide evenly: in bounds
+            elif padded is not None:
                 # clamp the tile (not the lanes) to the last block of the padding, so that a
                 # tile wholly past the end reads in bounds too; vector loads stay contiguous
                 block, length, n = padded
@@ -570,6 +574,24 @@ class _Builder:
             else:
                 guards.append(binop("<", x, d))
                 out.append(x)
+        return out
+
+    def _ragged_axes(self, cs: StageSchedule, t: Tensor,
+                     readers: list[StageSchedule]) -> Optional[set]:
+        """The axes of `t` along which consumer `cs` may read past the end: those its reads
+        index with a root axis of `cs` split unevenly (None: any, when that is not known)."""
+        if cs.region is not None or any(r is not cs and t in r.stage.inputs()
+                                        for r in readers):
+            return None
+        uneven = [rel.parent for rel in cs.relations if isinstance(rel, _Split) and (
+            _const_int(rel.parent.extent) is None or _const_int(rel.parent.extent) % rel.factor)]
+        guarded = _roots_of(cs, uneven)
+        out: set = set()
+        for x in walk_expr(cs.stage.body):
+            if isinstance(x, TensorLoad) and x.tensor is t:
+                for d, ix in enumerate(x.indices):
+                    if any(isinstance(y, Var) and y in guarded for y in walk_expr(ix)):
+                        out.add(d)
         return out
 
     def _padded_reads(self, st: Stage, var: Var, base: Expr,
@@ -642,6 +664,7 @@ class _Builder:
             readers = [cs] + [p for p in producers if p is not ps]
             region = self._region(t, readers, values, ranges)
             ps.ragged = bool(cguards) or cs.region is not None
+            ps.ragged_axes = self._ragged_axes(cs, t, readers) if ps.ragged else set()
             ps.region = region
             if ps.scope in ("local", "shared"):
                 exts = [e for _, e in region]
@@ -762,6 +785,11 @@ class _ExternIn:
 
 def _vector_roots(ss: StageSchedule) -> set:
     """The vars of the root axes that a vectorized leaf loop of `ss` comes from."""
+    return _roots_of(ss, [lp for lp in ss.leaves if lp.kind == "vectorized"])
+
+
+def _roots_of(ss: StageSchedule, loops: list[Loop]) -> set:
+    """The vars of the root axes that `loops` (of any level) come from."""
     parent: dict[int, list[Loop]] = {}
     for rel in ss.relations:
         if isinstance(rel, _Split):
@@ -769,7 +797,7 @@ def _vector_roots(ss: StageSchedule) -> set:
         else:
             parent[id(rel.fused)] = [rel.outer, rel.inner]
     roots: set = set()
-    stack = [lp for lp in ss.leaves if lp.kind == "vectorized"]
+    stack = list(loops)
     while stack:
         lp = stack.pop()
         if id(lp) in parent:

@@ -6,7 +6,8 @@
   ramp(0, 1, L); loads at ramp(b, 1) become vector loads, other indices gathers; stores likewise.
   A store to an index that does not depend on the loop (a reduction along it) folds the lanes
   (reduce_add/max/min). A guard that depends on the loop index splits the loop: a vector body
-  when every lane is in range, the scalar loop otherwise.
+  when every lane is in range, else masked loads and stores (`masked_load`/`masked_store`
+  calls) where they are contiguous, else the scalar loop.
 """
 from __future__ import annotations
 
@@ -104,8 +105,10 @@ def _version_at(s: Stmt, hits: list, go) -> Stmt:
         return go(s)
     if isinstance(s, Seq):
         return seq(*[_version_at(x, mine, go) for x in s.stmts])
-    if isinstance(s, Alloc):
+    if isinstance(s, Alloc) and s.buffer.scope not in ("local", "shared"):
         return Alloc(s.buffer, _version_at(s.body, mine, go))
+    # (a local buffer is versioned whole: each copy gets its own, so that the edge copy's
+    # variable indices into a register tile do not force the fast copy's tile into memory)
     tests: list[Expr] = []
     for _, _, w in mine:
         if w not in tests:
@@ -190,6 +193,8 @@ def _worst_case(c: Expr, inner: dict) -> Optional[Expr]:
     if not (isinstance(c, Bin) and c.op in ("<", "<=", ">", ">=") and c.a.dtype.is_int
             and c.lanes == 1):
         return None
+    if any(isinstance(x, Load) for x in walk_expr(c)):
+        return None  # memory read there may differ at the top of the loop (hand-written nests)
     used = {x for x in walk_expr(c) if isinstance(x, Var) and x in inner}
     if any(inner[v] is None for v in used):
         return None
@@ -254,7 +259,11 @@ def vectorize(s: Stmt) -> Stmt:
                 if not all(_affine_guard(g.cond, f.var) for g in guards):
                     return serial
                 vec = _Vec(f.var, lanes).stmt(_drop_guards(f.body, f.var))
-                return If(full, vec, serial)
+                try:  # the partial vector: masked loads and stores, else the scalar loop
+                    partial = _Vec(f.var, lanes, masked=True).stmt(f.body)
+                except _NoVector:
+                    partial = serial
+                return If(full, vec, partial)
             return _Vec(f.var, lanes).stmt(f.body)
         except _NoVector:
             return serial
@@ -292,9 +301,14 @@ def _drop_guards(s: Stmt, v: Var) -> Stmt:
 
 
 class _Vec:
-    def __init__(self, var: Var, lanes: int) -> None:
+    """Vectorizes a loop body over `var`. With `masked`, a guard that depends on the lanes
+    becomes a mask: the guarded stores become masked stores, and the loads they make that
+    depend on the lanes masked loads (contiguous ones only), run when any lane is valid."""
+
+    def __init__(self, var: Var, lanes: int, masked: bool = False) -> None:
         self.var = var
         self.lanes = lanes
+        self.masked = masked
 
     def stmt(self, s: Stmt) -> Stmt:
         if isinstance(s, Seq):
@@ -303,6 +317,8 @@ class _Vec:
             return self.store(s)
         if isinstance(s, If):
             if _uses(s.cond, self.var):
+                if self.masked and s.orelse is None:
+                    return self.masked_if(s)
                 raise _NoVector()
             return If(s.cond, self.stmt(s.then),
                       self.stmt(s.orelse) if s.orelse is not None else None)
@@ -327,6 +343,51 @@ class _Vec:
                 return self.load(x.buffer, go(x.index))
             return _rebuild(x, go, {})
         return go(e)
+
+    def masked_if(self, s: If) -> Stmt:
+        from .ir import BOOL
+        lane = [c for c in _conjuncts(s.cond) if _uses(c, self.var)]
+        rest = [c for c in _conjuncts(s.cond) if not _uses(c, self.var)]
+        lc = lane[0]
+        for c in lane[1:]:
+            lc = binop("and", lc, c)
+        mask = self.expr(lc)
+        body = self.masked_body(s.then, mask)
+        cond: Expr = Call("reduce_max", (mask,), BOOL, 1)  # any lane valid
+        for c in reversed(rest):
+            cond = binop("and", c, cond)
+        return If(cond, body)
+
+    def masked_body(self, s: Stmt, mask: Expr) -> Stmt:
+        if isinstance(s, Seq):
+            return seq(*[self.masked_body(x, mask) for x in s.stmts])
+        if isinstance(s, If) and not _uses(s.cond, self.var) and s.orelse is None:
+            return If(s.cond, self.masked_body(s.then, mask))
+        if not isinstance(s, Store):
+            raise _NoVector()
+        index = self.expr(s.index)
+        if not (isinstance(index, Ramp) and index.stride == 1 and index.lanes == self.lanes):
+            raise _NoVector()
+        ramp = Ramp(Const(0), 1, self.lanes)
+
+        def go(x: Expr) -> Expr:
+            if x == self.var:
+                return ramp
+            if isinstance(x, Load):
+                i = go(x.index)
+                if i.lanes == 1:
+                    return Load(x.buffer, i, x.buffer.dtype, 1)
+                if not (isinstance(i, Ramp) and i.stride == 1 and i.lanes == self.lanes):
+                    raise _NoVector()  # a gather, or a load wider than the lanes
+                ld = Load(x.buffer, i, x.buffer.dtype, i.lanes)
+                return Call("masked_load", (ld, mask), ld.dtype, ld.lanes)
+            return _rebuild(x, go, {})
+        value = go(s.value)
+        if value.lanes not in (1, self.lanes):
+            raise _NoVector()
+        value = broadcast(value, self.lanes)
+        return Store(s.buffer, index, Call("masked_store", (value, mask), value.dtype,
+                                           self.lanes))
 
     def load(self, buf: Buffer, index: Expr) -> Expr:
         if index.lanes == 1:

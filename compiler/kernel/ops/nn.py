@@ -5,19 +5,26 @@ the ends (ONNX order). Each op's meaning is its NumPy reference (compiler/ir/ops
 nn_extra.py, misc_extra.py, normalization.py); lowerings follow the reference's arithmetic
 (accumulation dtype, f64 coordinate math, operation order) so results agree to rounding.
 
-- conv, conv_transpose, deform_conv: a reduction stage over (input channel, kernel taps) per
-  output element; padding is a select on the read with the index clamped, so loads stay in
-  bounds. The default schedule computes one output row at a time and vectorizes along it.
+- conv: a register-blocked matrix product over (output channels x output positions) in a
+  hand-written loop nest, reading the input in place or through im2col (see _conv_gemm);
+  with a symbolic channel count, one reduction stage per output element (the default schedule
+  vectorizes it along the output row). conv_transpose, deform_conv: reduction stages over
+  (input channel, kernel taps); padding is a select on the read with the index clamped, so
+  loads stay in bounds.
 - max_pool, avg_pool, global pools: reduction stages over the window taps.
-- resize, resize_general, grid_sample, depth_to_space, space_to_depth, batch_norm: index
-  functions (gathers with interpolation weights) inlined into their consumer.
-- instance_norm, group_norm: mean and variance reduction stages, then an elementwise view.
-- max_pool_with_indices, roi_align, max_roi_pool: hand-written loop nests (externs): their
-  windows have data-dependent extents or need the "first maximum" scan order.
-f16 and bf16 accumulate in f32, as the references do.
+- resize, resize_general, grid_sample: gathers with interpolation weights, inlined into their
+  consumer; the per-output tap indices and weights are small tables computed once.
+- depth_to_space, space_to_depth, batch_norm: index functions.
+- instance_norm, group_norm: per-group mean and variance in a hand-written loop nest, then an
+  elementwise view.
+- max_pool_with_indices, roi_align, max_roi_pool: hand-written loop nests: the first-maximum
+  scan order, windows with data-dependent extents.
+f16 and bf16 accumulate in f32, as the references do. The registry has no lp_pool op (the ONNX
+frontend writes LpPool as a conv), so there is no lowering for one here.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Callable, Optional, Sequence
 
@@ -25,15 +32,17 @@ from compiler.ir import dtypes as dt
 from compiler.ir.core import Op
 
 from .. import te
-from ..ir import (BOOL, F32, I64, Alloc, Buffer, Const, Expr, For, Let, Load, Stmt, Store,
+from ..ir import (BOOL, F32, I64, Alloc, Buffer, Const, Expr, For, If, Let, Load, Stmt, Store,
                   TensorLoad, Var, as_expr, binop, call, cast, const, maximum, minimum, select,
                   seq)
 from ..lower import (Ctx, LoweringError, View, attrs_of, lowering, out_dtype, out_shape,
                      view_of)
-from .movement import reshaped
-from .reduction import _highest, _lowest, reduce_view
+from .reduction import _lowest, reduce_view
 
 F64 = dt.dtype("f64")
+# roi_align's adaptive sampling count per axis (ceil(roi size / bins)) is capped here: an roi
+# over 4096 bins tall would take hours (the reference runs out of memory long before)
+MAX_SAMPLES = 4096
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -60,13 +69,10 @@ def _clamp(i: Expr, n: Any) -> Expr:
     return maximum(minimum(i, as_expr(n) - 1), 0)
 
 
-def _safe_int(f: Expr, lo: float = -(2.0 ** 40), hi: float = 2.0 ** 40) -> Expr:
-    """A float from data (a coordinate, an roi corner) as i64: NaN goes to `lo`, the rest is
-    clamped to [lo, hi] first, so the integer arithmetic after it cannot overflow."""
-    c = select(binop(">=", f, const(lo, f.dtype)),
-               select(binop("<=", f, const(hi, f.dtype)), f, const(hi, f.dtype)),
-               const(lo, f.dtype))
-    return cast(I64, c)
+def _safe_int(f: Expr, lo: int = -(2 ** 40), hi: int = 2 ** 40) -> Expr:
+    """A float from data (a coordinate, an roi corner) as i64 clamped to [lo, hi], so that the
+    integer arithmetic after it cannot overflow (the cast saturates and sends NaN to 0)."""
+    return maximum(minimum(cast(I64, f), hi), lo)
 
 
 def _window(a: dict, d: int) -> tuple[list[int], list[int], list[int]]:
@@ -144,6 +150,53 @@ def _nest(vars_: Sequence[Var], extents: Sequence[Any], body: Stmt,
     return body
 
 
+class _Lets:
+    """Names intermediate values of a hand-written loop body (`let(e)` returns a Var bound to
+    e), so an expression that uses a value many times refers to it instead of copying it."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.binds: list[tuple[Var, Expr]] = []
+
+    def __call__(self, e: Expr) -> Expr:
+        if isinstance(e, (Var, Const)):
+            return e
+        v = Var(f"{self.prefix}.v{len(self.binds)}", e.dtype)
+        self.binds.append((v, e))
+        return v
+
+    def wrap(self, body: Stmt) -> Stmt:
+        for v, e in reversed(self.binds):
+            body = Let(v, e, body)
+        return body
+
+
+def _no_let(e: Expr) -> Expr:
+    return e
+
+
+def _table(ctx: Ctx, base: str, shape: Sequence[Any], dtype: dt.DType,
+           fn: Callable[..., Expr]) -> View:
+    """A tensor of fn(let, *index) computed once per kernel call, in a plain loop nest (an
+    extern, so the default schedule does not recompute it inside each output row), the
+    outermost loop parallel unless the table is small. For per-output tables of interpolation
+    indices and weights."""
+    name = ctx.name(base)
+    lets = _Lets(f"{name}.probe")
+    probe = fn(lets, *[Var(f"{name}.probe{k}") for k in range(len(shape))])
+    reads = _tensors_read([probe] + [v for _, v in lets.binds])
+
+    def build(outs: list[Buffer], ins: list[Any]) -> Stmt:
+        out = outs[0]
+        vs = [Var(f"{name}.i{k}") for k in range(len(shape))]
+        lets = _Lets(name)
+        value = fn(lets, *vs)
+        small = all(isinstance(e, int) for e in shape) and math.prod(shape) < 4096
+        return _nest(vs, shape, lets.wrap(Store(out, out.offset(vs), value)),
+                     parallel=not small)
+    return view_of(te.extern(name, [(tuple(shape), dtype)], reads, build)[0])
+
+
 def _numel(shape: Sequence[Any]) -> Expr:
     n: Expr = Const(1)
     for s in shape:
@@ -167,6 +220,10 @@ def _conv(ctx: Ctx, op: Op, xs: list[View]) -> View:
     groups = a["groups"]
     m_all, cg, ks = w.shape[0], w.shape[1], [int(k) for k in w.shape[2:]]
     mg = m_all // groups if groups > 1 else m_all
+    gemm = _conv_gemm(ctx, x, w, shape, ss, ps, ds, groups, acc)
+    if gemm is not None:
+        return _bias_epilogue(gemm, bias, dtype)
+    # symbolic channel counts: one reduction stage, vectorized along the output row
     checks = _reach_checks(x.shape[2:], shape[2:], ks, ss, ps, ds)
     zero = const(0, acc)
 
@@ -181,6 +238,198 @@ def _conv(ctx: Ctx, op: Op, xs: list[View]) -> View:
         return binop("*", xv, _to(acc, w.at(m, ic, *k)))
     v = ctx.reduce("conv", shape, [cg, *ks], body, "+", zero)
     return _bias_epilogue(v, bias, dtype)
+
+
+def _conv_source(ctx: Ctx, x: View, outs: Sequence[int], ks: Sequence[int], ss: Sequence[int],
+                 ps: Sequence[int], ds: Sequence[int], acc: dt.DType) -> Callable[..., Expr]:
+    """read(n, c, o, k): x at window position o*s - p + k*d per spatial axis (0 in the padding).
+    With padding, or a stride on the last axis that the window taps overlap, x is first copied
+    into a zero-padded stage whose last axis is split into `s` phases (w = w' * s + phase), so
+    a row of outputs reads contiguous elements: phase (k*d) % s, w' = o + (k*d) // s. The copy
+    is in the accumulation dtype `acc`."""
+    d = len(ks)
+    ins = list(x.shape[2:])
+    s_last = ss[-1]
+    phased = s_last > 1 and ks[-1] > 1
+    if not any(ps) and not phased:
+        return lambda n, c, o, k: x.at(n, c, *[o[ax] * ss[ax] + k[ax] * ds[ax]
+                                              for ax in range(d)])
+    need = [(o - 1) * s + (k - 1) * dl + 1 for o, s, k, dl in zip(outs, ss, ks, ds)]
+    wlen = -(-need[-1] // s_last) if phased else need[-1]
+    reach = need[:-1] + [wlen * s_last if phased else need[-1]]
+    checks = [(ps[ax] > 0, not isinstance(reach[ax], int) or not isinstance(ins[ax], int)
+               or reach[ax] - ps[ax] > ins[ax]) for ax in range(d)]
+
+    def padded(n: Expr, c: Expr, *q: Expr) -> Expr:
+        pos = [q[ax] - ps[ax] for ax in range(d - 1)]
+        pos.append((q[-1] * s_last + q[-2] if phased else q[-1]) - ps[d - 1])
+        v, inside = _read_window(x, (n, c), pos, checks)
+        v = _to(acc, v)
+        return v if inside is None else select(inside, v, const(0, acc))
+    shape = (x.shape[0], x.shape[1], *need[:-1], *([s_last, wlen] if phased else [need[-1]]))
+    src = ctx.materialize(View(shape, acc, padded), "conv_pad")
+
+    def read(n: Expr, c: Expr, o: Sequence[Expr], k: Sequence[Expr]) -> Expr:
+        pos = [o[ax] * ss[ax] + k[ax] * ds[ax] for ax in range(d - 1)]
+        if phased:
+            tap = k[-1] * ds[-1]
+            return src.at(n, c, *pos, tap % s_last, o[-1] + tap // s_last)
+        return src.at(n, c, *pos, o[-1] * ss[-1] + k[-1] * ds[-1])
+    return read
+
+
+def _conv_gemm(ctx: Ctx, x: View, w: View, shape: Sequence[Any], ss: list[int], ps: list[int],
+               ds: list[int], groups: int, acc: dt.DType) -> Optional[View]:
+    """A convolution as a register-blocked matrix product per image and group,
+    out[m, col] = sum_k w[m, k] * B[k, col] with k = (ic, taps): tiles of MR output channels
+    x NR output positions, all in one parallel loop, the MR x NR accumulator unrolled and
+    vectorized along the positions so it stays in registers while k runs (a hand-written loop
+    nest, te.extern). None when a channel count is symbolic.
+
+    - Rows of at least one vector of outputs: B is read straight from the input (or from
+      `conv_pad`, x zero-padded once and split into stride phases; see _conv_source), NR
+      consecutive outputs of one row at a time: contiguous loads, no copy.
+    - Shorter rows (late layers of a CNN), 1x1 windows with a stride, symbolic sizes: im2col
+      first, `conv_cols` = [N, G, K, P] in the accumulation dtype, and the tiles run along
+      the flattened positions P, so small feature maps still fill the vectors. A 1x1
+      stride-1 conv reads x itself, which is already [N, G, K, P].
+    The last tile along an axis is moved back to end at the edge (it recomputes a few
+    outputs), so no tile needs a guard; with a symbolic P the last tile is guarded."""
+    d = x.ndim - 2
+    ins, outs = list(x.shape[2:]), list(shape[2:])
+    m_all, cg, c_all = w.shape[0], w.shape[1], x.shape[1]
+    if not all(isinstance(v, int) for v in (m_all, cg, c_all)):
+        return None
+    static = all(isinstance(v, int) for v in (*ins, *outs))
+    ks = [int(k) for k in w.shape[2:]]
+    mg = m_all // groups
+    kk = cg * math.prod(ks)
+    n_all = shape[0]
+    from ..schedules.default import vector_lanes
+    from ..schedules.matmul import choose_tile
+    lanes = vector_lanes(acc.np_dtype.itemsize)
+    bits = vector_lanes(1) * 8
+    name = ctx.name("conv_gemm")
+    out_shape_ = (n_all, m_all, *outs)
+    wt = _tensor_of(ctx, w, "conv_w")
+
+    pointwise = all(k == 1 for k in ks) and all(s == 1 for s in ss) and not any(ps) \
+        and x.dtype == acc and outs == ins  # x itself is [N, G, K, P]
+    if static and outs[-1] >= lanes and not pointwise and (ss[-1] == 1 or ks[-1] > 1):
+        # tiles along output rows, B read in place (contiguously: stride 1 or phases)
+        read = _conv_source(ctx, x, outs, ks, ss, ps, ds, acc)
+        ow, rows = outs[-1], math.prod(outs[:-1])
+        tile = choose_tile(mg, ow, bits, acc.np_dtype.itemsize)
+        mr, vl = tile.MR, tile.VL
+        nr = max(1, min(tile.NR // vl, ow // vl)) * vl
+        mt, wt_n = -(-mg // mr), -(-ow // nr)
+        probe = read(Const(0), Const(0), [Const(0)] * d, [Const(0)] * d)
+        srcs = _tensors_read([probe])
+
+        def build(outs_b: list[Buffer], ins_h: list[Any]) -> Stmt:
+            out = outs_b[0]
+            t = Var(f"{name}.tile")
+            # m tiles innermost: consecutive tiles reuse the same input rows from cache, and
+            # all of w's rows (M x K) stay cached too
+            mi, wi = t % mt, (t // mt) % wt_n
+            r, g, n = (t // (mt * wt_n)) % rows, (t // (mt * wt_n * rows)) % groups, \
+                t // (mt * wt_n * rows * groups)
+            lead, rest = [], r
+            for ax in range(d - 2, -1, -1):
+                lead.insert(0, rest % outs[ax])
+                rest = rest // outs[ax]
+            m0, ow0 = minimum(mi * mr, mg - mr), minimum(wi * nr, ow - nr)
+            kvars = [Var(f"{name}.ic")] + [Var(f"{name}.k{ax}") for ax in range(d)]
+
+            def a_at(i: Expr) -> Expr:
+                return _to(acc, wt[(g * mg + m0 + i, *kvars)])
+
+            def b_at(j: Expr) -> Expr:
+                c = kvars[0] if groups == 1 else g * cg + kvars[0]
+                return _to(acc, read(n, c, [*lead, ow0 + j], kvars[1:]))
+
+            def put(i: Expr, j: Expr, v: Expr) -> Stmt:
+                return Store(out, out.offset([n, g * mg + m0 + i, *lead, ow0 + j]), v)
+            body = _register_tile(name, acc, mr, vl, nr // vl, list(zip(kvars, [cg, *ks])),
+                                  a_at, b_at, put)
+            return For(t, as_expr(n_all) * (groups * rows * wt_n * mt), "parallel", body)
+        return view_of(te.extern(name, [(out_shape_, acc)], [*srcs, wt], build)[0])
+
+    # im2col, tiles along the flattened positions
+    npix: Any = math.prod(outs) if static else _numel(outs)
+    if pointwise:
+        cols = _tensor_of(ctx, x, "conv_cols")
+    else:
+        read = _conv_source(ctx, x, outs, ks, ss, ps, ds, acc)
+
+        def col(n: Expr, g: Expr, ic: Expr, *rest: Expr) -> Expr:
+            k, o = rest[:d], rest[d:]
+            return _to(acc, read(n, ic if groups == 1 else g * cg + ic, o, k))
+        cols = te.compute(ctx.name("conv_cols"), [n_all, groups, cg, *ks, *outs], col, acc)
+    tile = choose_tile(mg, npix if static else None, bits, acc.np_dtype.itemsize)
+    mr, vl = tile.MR, tile.VL
+    nvec = max(1, min(tile.NR // vl, npix // vl)) if static else tile.NR // vl
+    nr = nvec * vl
+    mt = -(-mg // mr)
+    pt = -(-npix // nr) if static else (npix + (nr - 1)) // nr
+
+    def build_cols(outs_b: list[Buffer], ins_h: list[Any]) -> Stmt:
+        out, cb, wb = outs_b[0], ins_h[0].buffer, ins_h[1].buffer
+        t, kv = Var(f"{name}.tile"), Var(f"{name}.k")
+        mi, pi = t % mt, (t // mt) % pt
+        g, n = (t // (pt * mt)) % groups, t // (pt * mt * groups)
+        m0 = minimum(mi * mr, mg - mr)
+        p0 = minimum(pi * nr, npix - nr) if static else pi * nr
+
+        def tile_code(edge: bool) -> Stmt:
+            """One tile; `edge`: the last, partial tile of a symbolic row of positions (its
+            loads clamped into the row, its stores guarded)."""
+            col = (lambda j: minimum(p0 + j, npix - 1)) if edge else (lambda j: p0 + j)
+
+            def put(i: Expr, j: Expr, v: Expr) -> Stmt:
+                st = Store(out, (n * m_all + g * mg + m0 + i) * npix + p0 + j, v)
+                return If(binop("<", p0 + j, npix), st) if edge else st
+            return _register_tile(
+                name + (".edge" if edge else ""), acc, mr, vl, nvec, [(kv, kk)],
+                lambda i: _to(acc, Load(wb, (g * mg + m0 + i) * kk + kv, wb.dtype)),
+                lambda j: Load(cb, ((n * groups + g) * kk + kv) * npix + col(j), acc), put)
+        body = tile_code(False) if static else If(
+            binop("<=", p0 + nr, npix), tile_code(False), tile_code(True))
+        return For(t, as_expr(n_all) * (groups * mt) * pt, "parallel", body)
+    return view_of(te.extern(name, [(out_shape_, acc)], [cols, wt], build_cols)[0])
+
+
+def _register_tile(name: str, acc: dt.DType, mr: int, vl: int, nvec: int,
+                   kloops: Sequence[tuple[Var, Any]], a_at: Callable[[Expr], Expr],
+                   b_at: Callable[[Expr], Expr],
+                   put: Callable[[Expr, Expr, Expr], Stmt]) -> Stmt:
+    """The micro-kernel: acc[i, j] = sum over the k loops of a_at(i) * b_at(j) for an MR x
+    (nvec * VL) tile, rows and vectors unrolled and lanes vectorized (LLVM keeps the local
+    accumulator in registers), then put(i, j, acc[i, j])."""
+    nr = nvec * vl
+    accb = Buffer(f"{name}.acc", acc, (mr * nr,), "local")
+
+    def tile_loop(tag: str, body: Callable[[Expr, Expr, Expr], Stmt]) -> Stmt:
+        i, v, lane = (Var(f"{name}.{tag}{x_}") for x_ in ("i", "v", "l"))
+        inner = For(lane, Const(vl), "vectorized", body(i, v * vl + lane, i * nr + v * vl + lane))
+        return For(i, Const(mr), "unrolled", For(v, Const(nvec), "unrolled", inner))
+    zero = tile_loop("z", lambda i, j, a: Store(accb, a, const(0, acc)))
+    fma = tile_loop("f", lambda i, j, a: Store(accb, a, binop(
+        "+", Load(accb, a, acc), binop("*", a_at(i), b_at(j)))))
+    store = tile_loop("s", lambda i, j, a: put(i, j, Load(accb, a, acc)))
+    return Alloc(accb, seq(zero, _nest([v for v, _ in kloops], [e for _, e in kloops], fma),
+                           store))
+
+
+def _tensors_read(exprs: Sequence[Expr]) -> list[te.Tensor]:
+    """The tensors that `exprs` read (an extern stage's inputs, in first-read order)."""
+    from ..ir import walk_expr
+    found: dict[int, te.Tensor] = {}
+    for e in exprs:
+        for x in walk_expr(e):
+            if isinstance(x, TensorLoad):
+                found.setdefault(id(x.tensor), x.tensor)
+    return list(found.values())
 
 
 @lowering("conv_transpose")
@@ -399,7 +648,6 @@ def _max_pool_with_indices(ctx: Ctx, op: Op, xs: list[View]) -> list[View]:
         cur_idx = Load(bidx, Const(0), I64)
         take = binop("and", inside, binop("or", binop("<", cur_idx, 0),
                                           binop(">", cur, cur_best)))
-        from ..ir import If
         upd = If(take, seq(Store(best, Const(0), cur), Store(bidx, Const(0), flat)))
         scan = _nest(kv, ks, upd)
         base = (n * as_expr(x.shape[1]) + c) * step
@@ -461,6 +709,14 @@ def _nearest_index(xs: Expr, nearest_mode: str, n_in: int) -> Expr:
     return _clamp(_safe_int(r), n_in)
 
 
+def _nearest_axis(ctx: Ctx, coord_of: Callable[[Expr], Expr], n_in: int, n_out: int,
+                  nearest_mode: str) -> Callable[[Expr], list]:
+    """The one tap of nearest resizing along an axis, from a table of source indices."""
+    idx = _table(ctx, "resize_index", (n_out,), I64,
+                 lambda let, o: _nearest_index(coord_of(o), nearest_mode, n_in))
+    return lambda o: [(idx.at(o), None)]
+
+
 def _resize_exact_coord(o: Expr, n_in: int, n_out: int, mode: str) -> Expr:
     """`resize`'s input coordinate of output index o (f64), the exact-ratio formulas of
     compiler.ir.reference.nn._source_coords with scale None."""
@@ -505,46 +761,58 @@ def _resize_general_coord(o: Expr, n_in: int, n_out: int, scale: float, mode: st
     return x
 
 
-def _interp_taps(xs: Expr, n_in: int, mode: str, a: float, exclude_outside: bool,
-                 antialias_scale: Optional[float],
-                 exact_weights: bool) -> list[tuple[Expr, Optional[Expr]]]:
-    """Taps of linear/cubic interpolation at coordinate xs: base = ceil(xs) - 1 (ONNX's
-    left-biased choice), weights from the kernel (widened by 1/scale with antialias and
-    renormalized), out-of-range taps dropped and renormalized with exclude_outside."""
-    base_f = binop("-", call("ceil", F64, xs), const(1.0, F64))
-    base = _safe_int(base_f)
-    ratio = binop("-", xs, base_f)
+def _interp_axis(ctx: Ctx, coord_of: Callable[[Expr], Expr], n_in: int, n_out: int,
+                 mode: str, a: float, exclude_outside: bool,
+                 antialias_scale: Optional[float]) -> Callable[[Expr], list]:
+    """Taps of linear/cubic interpolation along one axis: base = ceil(x) - 1 (ONNX's
+    left-biased choice) plus each offset, weights from the kernel (widened by 1/scale with
+    antialias and renormalized; out-of-range taps dropped and renormalized with
+    exclude_outside). The index and weight of every (tap, output index) are computed once,
+    into two small tables that the resample reads."""
     reach = 1 if mode == "linear" else 2
-    one = const(1.0, F64)
+    s = None
     if antialias_scale is not None:
         s = min(antialias_scale, 1.0)
         first = int(math.floor(-reach / s)) + 1
         offsets = list(range(first, 2 - first))
-        ws = [_interp_weight(mode, call("fabs", F64, binop("*", binop(
-            "-", const(float(o), F64), ratio), const(s, F64))), a) for o in offsets]
-        total = _sum(ws)
-        ws = [binop("/", wt, total) for wt in ws]
     else:
         offsets = list(range(1 - reach, reach + 1))
-        if exact_weights:  # `resize`: the reference's explicit weight formulas
-            if mode == "linear":
-                ws = [binop("-", one, ratio), ratio]
-            else:
-                ws = [_cubic_far(binop("+", ratio, one), a), _cubic_near(ratio, a),
-                      _cubic_near(binop("-", one, ratio), a),
-                      _cubic_far(binop("-", const(2.0, F64), ratio), a)]
-        else:
-            ws = [_interp_weight(mode, call("fabs", F64, binop(
-                "-", const(float(o), F64), ratio)), a) for o in offsets]
-    idxs = [base + o for o in offsets]
-    if exclude_outside:
-        ws = [select(binop("and", binop(">=", i, 0), binop("<", i, n_in)), wt,
-                     const(0.0, F64)) for i, wt in zip(idxs, ws)]
-        total = _sum(ws)
-        if not exact_weights:
-            total = select(binop("==", total, const(0.0, F64)), one, total)
-        ws = [binop("/", wt, total) for wt in ws]
-    return [(_clamp(i, n_in), wt) for i, wt in zip(idxs, ws)]
+
+    def base_ratio(o: Expr) -> tuple[Expr, Expr]:
+        xs = coord_of(o)
+        base_f = binop("-", call("ceil", F64, xs), const(1.0, F64))
+        return base_f, binop("-", xs, base_f)
+
+    def kernel(off: Expr, ratio: Expr) -> Expr:
+        t = binop("-", off, ratio)
+        if s is not None:
+            t = binop("*", t, const(s, F64))
+        return _interp_weight(mode, call("fabs", F64, t), a)
+
+    def weight(let: Callable[[Expr], Expr], t: Expr, o: Expr) -> Expr:
+        base_f, ratio = base_ratio(o)
+        base_f, ratio = let(base_f), let(ratio)
+        w = kernel(binop("+", const(float(offsets[0]), F64), _to(F64, t)), ratio)
+        if exclude_outside:
+            base = _safe_int(base_f)
+            inside = lambda i: binop("and", binop(">=", i, 0), binop("<", i, n_in))  # noqa
+            w = select(inside(base + offsets[0] + t), w, const(0.0, F64))
+            total = _sum([select(inside(base + k), kernel(const(float(k), F64), ratio),
+                                 const(0.0, F64)) for k in offsets])
+            total = select(binop("==", total, const(0.0, F64)), const(1.0, F64), total)
+            return binop("/", w, total)
+        if s is not None:
+            return binop("/", w, _sum([kernel(const(float(k), F64), ratio) for k in offsets]))
+        return w
+    def index(let: Callable[[Expr], Expr], t: Expr, o: Expr) -> Expr:
+        return _clamp(_safe_int(base_ratio(o)[0]) + offsets[0] + t, n_in)
+    # tap-major, so a row of outputs reads the tables contiguously
+    wts = _table(ctx, "resize_weights", (len(offsets), n_out), F64, weight)
+    idx = _table(ctx, "resize_index", (len(offsets), n_out), I64, index)
+
+    def taps(o: Expr) -> list[tuple[Expr, Expr]]:
+        return [(idx.at(Const(t), o), wts.at(Const(t), o)) for t in range(len(offsets))]
+    return taps
 
 
 def _sum(es: Sequence[Expr]) -> Expr:
@@ -598,11 +866,10 @@ def _resize(ctx: Ctx, op: Op, xs: list[View]) -> View:
         def coord_of(o: Expr, n_in: int = n_in, n_out: int = n_out) -> Expr:
             return _resize_exact_coord(o, n_in, n_out, coord)
         if mode == "nearest":
-            axes[ax] = _AxisTaps(lambda o, n_in=n_in, c=coord_of: [
-                (_nearest_index(c(o), a["nearest_mode"], n_in), None)])
+            axes[ax] = _AxisTaps(_nearest_axis(ctx, coord_of, n_in, n_out, a["nearest_mode"]))
         else:
-            axes[ax] = _AxisTaps(lambda o, n_in=n_in, c=coord_of: _interp_taps(
-                c(o), n_in, mode, a["cubic_coeff_a"], a["exclude_outside"], None, True))
+            axes[ax] = _AxisTaps(_interp_axis(ctx, coord_of, n_in, n_out, mode,
+                                              a["cubic_coeff_a"], a["exclude_outside"], None))
     acc = dtype if mode == "nearest" else (F64 if dtype == F64 else F32)
     return _resample(x, shape, axes, acc, dtype)
 
@@ -632,18 +899,15 @@ def _resize_general(ctx: Ctx, op: Op, xs: list[View]) -> View:
                      lo_hi: Any = lo_hi) -> Expr:
             return _resize_general_coord(o, n_in, n_out, scale, coord, lo_hi)
         outside = None
-        if coord == "tf_crop_and_resize":
-            def outside(o: Expr, n_in: int = n_in, c: Any = coord_of) -> Expr:
-                xs_ = c(o)
-                return binop("or", binop("<", xs_, const(0.0, F64)),
-                             binop(">", xs_, const(float(n_in - 1), F64)))
+        if coord == "tf_crop_and_resize":  # coordinates outside the input extrapolate
+            outside = _table(ctx, "resize_outside", (n_out,), BOOL, lambda let, o, n_in=n_in,
+                             c=coord_of: binop("or", binop("<", c(o), const(0.0, F64)), binop(
+                                 ">", c(o), const(float(n_in - 1), F64)))).at
         if mode == "nearest":
-            taps = lambda o, n_in=n_in, c=coord_of: [  # noqa: E731
-                (_nearest_index(c(o), a["nearest_mode"], n_in), None)]
+            taps = _nearest_axis(ctx, coord_of, n_in, n_out, a["nearest_mode"])
         else:
-            taps = lambda o, n_in=n_in, c=coord_of, scale=scale: _interp_taps(  # noqa: E731
-                c(o), n_in, mode, a["cubic_coeff_a"], a["exclude_outside"],
-                scale if a["antialias"] else None, False)
+            taps = _interp_axis(ctx, coord_of, n_in, n_out, mode, a["cubic_coeff_a"],
+                                a["exclude_outside"], scale if a["antialias"] else None)
         axes[ax] = _AxisTaps(taps, outside)
     acc = dtype if mode == "nearest" else F64
     ext = None
@@ -655,18 +919,19 @@ def _resize_general(ctx: Ctx, op: Op, xs: list[View]) -> View:
 
 # ------------------------------------------------------------------------------ grid_sample
 
-def _reflect(v: Expr, lo: float, hi: float) -> Expr:
+def _reflect(v: Expr, lo: float, hi: float, let: Callable[[Expr], Expr] = _no_let) -> Expr:
     """Reflect coordinates at the borders lo and hi until they fall inside (PyTorch's rule)."""
     c = lambda x: const(float(x), F64)  # noqa: E731
     span = hi - lo
     if span <= 0:
         return c(lo)
-    below = binop("<", v, c(lo))
-    above = binop(">", v, c(hi))
-    dist = select(below, binop("-", c(lo), v), select(above, binop("-", v, c(hi)), c(0)))
-    flips = call("floor", F64, binop("/", dist, c(span)))
-    rest = binop("-", dist, binop("*", flips, c(span)))
-    even = binop("==", call("fmod", F64, flips, c(2)), c(0))
+    v = let(v)
+    below = let(binop("<", v, c(lo)))
+    above = let(binop(">", v, c(hi)))
+    dist = let(select(below, binop("-", c(lo), v), select(above, binop("-", v, c(hi)), c(0))))
+    flips = let(call("floor", F64, binop("/", dist, c(span))))
+    rest = let(binop("-", dist, binop("*", flips, c(span))))
+    even = let(binop("==", call("fmod", F64, flips, c(2)), c(0)))
     from_low = select(even, binop("+", c(lo), rest), binop("-", c(hi), rest))
     from_high = select(even, binop("-", c(hi), rest), binop("+", c(lo), rest))
     return select(below, from_low, select(above, from_high, v))
@@ -688,57 +953,69 @@ def _grid_sample(ctx: Ctx, op: Op, xs: list[View]) -> View:
     hi = [n - 1.0 if align else n - 0.5 for n in ins]
     c = lambda v: const(float(v), F64)  # noqa: E731
 
-    def coord(n_: Expr, o: Sequence[Expr], ax: int) -> Expr:
-        u = _to(F64, grid.at(n_, *o, Const(d - 1 - ax)))
-        size = ins[ax]
-        if align:
-            v = binop("*", binop("/", binop("+", u, c(1)), c(2)), c(size - 1))
-        else:
-            v = binop("/", binop("-", binop("*", binop("+", u, c(1)), c(size)), c(1)), c(2))
-        if mode == "nearest":
-            v = call("round", F64, v)
-        if padding == "border":
-            out = binop("or", binop("<", v, c(lo[ax])), binop(">", v, c(hi[ax])))
-            v = select(out, minimum(maximum(v, c(0)), c(size - 1)), v)
-        elif padding == "reflection":
-            v = _reflect(v, lo[ax], hi[ax])
-        return v
-
-    def taps(v: Expr) -> list[tuple[Expr, Expr]]:
-        if mode == "nearest":
-            return [(_safe_int(v), c(1))]
-        f = call("floor", F64, v)
-        t = binop("-", v, f)
-        fi = _safe_int(f)
-        if mode == "linear":
-            return [(fi, binop("-", c(1), t)), (fi + 1, t)]
-        return [(fi + o, _interp_weight("cubic", call("fabs", F64, binop("-", c(o), t)), -0.75))
-                for o in (-1, 0, 1, 2)]
-
-    def fix(i: Expr, ax: int) -> tuple[Expr, Optional[Expr]]:
-        n = ins[ax]
-        if padding == "zeros":
-            return _clamp(i, n), binop("and", binop(">=", i, 0), binop("<", i, n))
-        if padding == "border":
-            return _clamp(i, n), None
-        r = _safe_int(_reflect(_to(F64, i), lo[ax], hi[ax]))
-        return _clamp(r, n), None
+    def coord_fn(ax: int, let: Callable[[Expr], Expr]) -> Callable[..., Expr]:
+        def coord(n_: Expr, *o: Expr) -> Expr:
+            u = let(_to(F64, grid.at(n_, *o, Const(d - 1 - ax))))
+            size = ins[ax]
+            if align:
+                v = binop("*", binop("/", binop("+", u, c(1)), c(2)), c(size - 1))
+            else:
+                v = binop("/", binop("-", binop("*", binop("+", u, c(1)), c(size)), c(1)),
+                          c(2))
+            v = let(v)
+            if mode == "nearest":
+                v = let(call("round", F64, v))
+            if padding == "border":
+                out = binop("or", binop("<", v, c(lo[ax])), binop(">", v, c(hi[ax])))
+                v = select(out, minimum(maximum(v, c(0)), c(size - 1)), v)
+            elif padding == "reflection":
+                v = _reflect(v, lo[ax], hi[ax], let)
+            return v
+        return coord
+    # per axis, tables of each tap's index and weight (zeros padding folded into the weight)
+    # at every output position, computed once (not per channel); the sum below reads them
+    lead = (shape[0], *shape[2:])
+    first, ntaps = {"nearest": (0, 1), "linear": (0, 2), "cubic": (-1, 4)}[mode]
+    tables = []
+    for ax in range(d):
+        def tap(let: Callable[[Expr], Expr], t: Expr, n_: Expr, *o: Expr,
+                ax: int = ax) -> tuple[Expr, Expr]:
+            v = let(coord_fn(ax, let)(n_, *o))
+            if mode == "nearest":
+                i, wt = let(_safe_int(v)), c(1)
+            else:
+                f = let(call("floor", F64, v))
+                frac = let(binop("-", v, f))
+                off = t + first
+                i = let(_safe_int(f) + off)
+                if mode == "linear":
+                    wt = select(binop("==", t, 0), binop("-", c(1), frac), frac)
+                else:
+                    wt = _interp_weight("cubic", call("fabs", F64, binop(
+                        "-", _to(F64, off), frac)), -0.75)
+            n = ins[ax]
+            if padding == "zeros":
+                wt = select(binop("and", binop(">=", i, 0), binop("<", i, n)), wt, c(0))
+            elif padding == "reflection":
+                i = _safe_int(_reflect(_to(F64, i), lo[ax], hi[ax], let))
+            return _clamp(i, n), wt
+        # tap-major, so a row of outputs reads each table contiguously
+        idx = _table(ctx, "grid_index", (ntaps, *lead), I64, lambda *a_, tap=tap: tap(*a_)[0])
+        wts = _table(ctx, "grid_weight", (ntaps, *lead), F64, lambda *a_, tap=tap: tap(*a_)[1])
+        tables.append((idx, wts))
 
     def f(n_: Expr, ch: Expr, *o: Expr) -> Expr:
-        per_axis = [taps(coord(n_, o, ax)) for ax in range(d)]
         total: Optional[Expr] = None
-
-        def combos(ax: int, idx: list[Expr], weight: Optional[Expr]) -> None:
-            nonlocal total
-            if ax == d:
-                term = binop("*", _to(F64, x.at(n_, ch, *idx)), weight)
-                total = term if total is None else binop("+", total, term)
-                return
-            for i, wt in per_axis[ax]:
-                j, ok = fix(i, ax)
-                wt2 = wt if ok is None else select(ok, wt, c(0))
-                combos(ax + 1, idx + [j], wt2 if weight is None else binop("*", weight, wt2))
-        combos(0, [], None)
+        for combo in itertools.product(range(ntaps), repeat=d):
+            weight: Optional[Expr] = None
+            idx = []
+            for ax, t in enumerate(combo):
+                i_tab, w_tab = tables[ax]
+                idx.append(i_tab.at(Const(t), n_, *o))
+                wt = w_tab.at(Const(t), n_, *o)
+                weight = wt if weight is None else binop("*", weight, wt)
+            term = binop("*", _to(F64, x.at(n_, ch, *idx)), weight)
+            total = term if total is None else binop("+", total, term)
         assert total is not None
         return _to(dtype, total)
     return View(shape, dtype, f)
@@ -825,7 +1102,7 @@ def _roi_align(ctx: Ctx, op: Op, xs: list[View]) -> View:
         def grid_count(size: Expr, bins_: int) -> Expr:
             if ratio:
                 return Const(ratio)
-            g = _safe_int(call("ceil", F64, binop("/", size, c(bins_))), -1.0, 2.0 ** 24)
+            g = _safe_int(call("ceil", F64, binop("/", size, c(bins_))), -1, MAX_SAMPLES)
             return maximum(g, 0)
         body: Stmt = bins
         for var, val in reversed([
@@ -951,56 +1228,75 @@ def _batch_norm(ctx: Ctx, op: Op, xs: list[View]) -> View:
     return View(x.shape, dtype, f)
 
 
-def _standardized(ctx: Ctx, x: View, group: Callable[..., tuple[Expr, ...]],
-                  stat_shape: Sequence[Any], rshape: Sequence[Any],
-                  member: Callable[..., tuple[Expr, ...]], count: Expr, eps: float,
-                  scale: View, bias: View) -> View:
-    """(x - mean) / sqrt(var + eps) * scale[c] + bias[c] with mean and (biased) variance
-    reduced over the elements of each statistics cell: `member(*cell, *r)` is the x index of
-    reduce point r of cell, `group(*i)` the cell of x index i."""
+def _sq(e: Expr) -> Expr:
+    return binop("*", e, e)
+
+
+@lowering("instance_norm", "group_norm")
+def _group_norm(ctx: Ctx, op: Op, xs: list[View]) -> View:
+    """(x - mean) / sqrt(var + eps) * scale[c] + bias[c], with statistics per (n, group) of
+    channels (per (n, c) for instance_norm)."""
+    x, scale, bias = xs
+    a = attrs_of(op)
     dtype = x.dtype
     w = _acc(dtype)
-    nf = _to(w, count)
-    s = ctx.reduce("mean", stat_shape, rshape,
-                   lambda *v: _to(w, x.at(*member(*v))), "+", const(0, w))
-
-    def centered(*i: Expr) -> Expr:
-        return binop("-", _to(w, x.at(*i)), binop("/", s.at(*group(*i)), nf))
-    q = ctx.reduce("var", stat_shape, rshape,
-                   lambda *v: _sq(centered(*member(*v))), "+", const(0, w))
-    e = const(eps, w)
+    c_all = as_expr(x.shape[1])
+    spatial = _numel(x.shape[2:])
+    if op.name == "instance_norm":
+        stats = _group_stats(ctx, x, c_all, spatial)
+        group_of: Callable[[Expr], Expr] = lambda c: c  # noqa: E731
+    else:
+        cg = c_all // a["num_groups"]
+        stats = _group_stats(ctx, x, a["num_groups"], cg * spatial)
+        group_of = lambda c: c // cg  # noqa: E731
+    eps = const(a["epsilon"], w)
 
     def f(*i: Expr) -> Expr:
-        g = group(*i)
-        y = binop("/", centered(*i), call("sqrt", w, binop("+", binop("/", q.at(*g), nf), e)))
+        g = group_of(i[1])
+        centered = binop("-", _to(w, x.at(*i)), stats.at(i[0], g, Const(0)))
+        y = binop("/", centered, call("sqrt", w, binop("+", stats.at(i[0], g, Const(1)), eps)))
         y = binop("+", binop("*", y, _to(w, scale.at(i[1]))), _to(w, bias.at(i[1])))
         return _to(dtype, y)
     return View(x.shape, dtype, f)
 
 
-def _sq(e: Expr) -> Expr:
-    return binop("*", e, e)
+def _group_stats(ctx: Ctx, x: View, groups: Any, length: Expr) -> View:
+    """[N, groups, 2]: the mean and the biased variance of each group's `length` elements (a
+    contiguous run of x), two passes in the accumulation dtype. A hand-written loop nest,
+    parallel over (n, group): as stages read by the elementwise output, the statistics would
+    be recomputed for every output row (every channel of a group)."""
+    src = _tensor_of(ctx, x, "norm_src")
+    acc = _acc(x.dtype)
+    from ..schedules.default import vector_lanes
+    vl = vector_lanes(acc.np_dtype.itemsize)
+    name = ctx.name("norm_stats")
 
+    def build(outs: list[Buffer], ins: list[Any]) -> Stmt:
+        out, xb = outs[0], ins[0].buffer
+        ng, j, lane, r, k = (Var(f"{name}.{v}") for v in ("ng", "j", "l", "r", "k"))
+        vacc = Buffer(f"{name}.vacc", acc, (vl,), "local")
+        tot = Buffer(f"{name}.tot", acc, (1,), "local")
+        base = ng * length
+        chunks = length // vl
+        cur = Load(tot, Const(0), acc)
 
-@lowering("instance_norm")
-def _instance_norm(ctx: Ctx, op: Op, xs: list[View]) -> View:
-    x, scale, bias = xs
-    sp = list(x.shape[2:])
-    k = len(sp)
-    return _standardized(
-        ctx, x, lambda *i: i[:2], x.shape[:2], sp, lambda n, c, *r: (n, c, *r),
-        _numel(sp), attrs_of(op)["epsilon"], scale, bias)
-
-
-@lowering("group_norm")
-def _group_norm(ctx: Ctx, op: Op, xs: list[View]) -> View:
-    x, scale, bias = xs
-    a = attrs_of(op)
-    groups = a["num_groups"]
-    c_all = as_expr(x.shape[1])
-    cg = c_all // groups
-    sp = list(x.shape[2:])
-    return _standardized(
-        ctx, x, lambda *i: (i[0], i[1] // cg), (x.shape[0], groups), [cg, *sp],
-        lambda n, g, r, *rs: (n, g * cg + r, *rs), _numel([cg, *sp]), a["epsilon"],
-        scale, bias)
+        def total(term: Callable[[Expr], Expr], slot: int) -> Stmt:
+            """out[ng, slot] = sum of term(i) over the group / length: vector partial sums,
+            then the lanes, then the remainder."""
+            return seq(
+                For(lane, Const(vl), "vectorized", Store(vacc, lane, const(0, acc))),
+                For(j, chunks, "serial", For(lane, Const(vl), "vectorized", Store(
+                    vacc, lane, binop("+", Load(vacc, lane, acc), term(base + j * vl + lane))))),
+                Store(tot, Const(0), const(0, acc)),
+                For(k, Const(vl), "serial", Store(tot, Const(0), binop(
+                    "+", cur, Load(vacc, k, acc)))),
+                For(r, length - chunks * vl, "serial", Store(tot, Const(0), binop(
+                    "+", cur, term(base + chunks * vl + r)))),
+                Store(out, ng * 2 + slot, binop("/", cur, _to(acc, length))))
+        mean = Load(out, ng * 2, acc)
+        body = seq(total(lambda i: _to(acc, Load(xb, i, xb.dtype)), 0),
+                   total(lambda i: _sq(binop("-", _to(acc, Load(xb, i, xb.dtype)), mean)), 1))
+        return For(ng, as_expr(x.shape[0]) * as_expr(groups), "parallel",
+                   Alloc(vacc, Alloc(tot, body)))
+    t = te.extern(name, [((x.shape[0], groups, 2), acc)], [src], build)[0]
+    return view_of(t)

@@ -6,7 +6,8 @@
 The output is cut into MR x NR tiles (NR a multiple of the vector width). For each tile the
 accumulator `mm` lives in a local MR x NR buffer that LLVM keeps in registers over all of K:
 per step of k, NR/VL vector loads of B, MR broadcasts of A and MR*NR/VL FMAs. The epilogue
-reads the tile from registers and stores the output once.
+reads the tile from registers (every access to it has a constant index, so LLVM's SROA keeps it
+in registers) and stores the output once.
 
 Loop order: chunks of P panels of B (NR columns each) by T tiles of A (MR rows each), the batch
 axes and both chunk loops fused into one parallel loop (threads take chunks dynamically); in a
@@ -20,8 +21,10 @@ divisors of the tile counts where possible (a partial chunk recomputes a clamped
   transposed buffer (`cache_read` with a layout), so the hot loop still has vector loads.
 - Ragged M or N, or a symbolic M (dynamic batch/sequence dim), split with guards: the
   tile's rows are clamped (schedule._Builder._ragged), and `transform.version_guards` gives
-  full tiles a guard-free copy of the epilogue.
-- `config` overrides MR, NR, P, T (for tuning and experiments).
+  full tiles a guard-free copy of the tile (with its own registers). An unpacked B with a
+  ragged N keeps lane guards in its edge tiles, as masked loads and stores.
+- The k loop is unrolled by 4 when 4 divides K.
+- `config` overrides MR, NR, P, T, KU (for tuning and experiments).
 """
 from __future__ import annotations
 
@@ -63,6 +66,10 @@ def choose_tile(M: Optional[int], N: Optional[int], vector_bits: int, itemsize: 
         nvec = 4
     if N is not None:
         nvec = max(1, min(nvec, -(-N // VL)))
+        # a narrow or ragged N: fewer vectors if that wastes fewer columns (a one-vector tile
+        # costs a little more per column: a load of A per FMA instead of per two)
+        nvec = min(range(1, nvec + 1),
+                   key=lambda v: -(-N // (v * VL)) * v * VL * (1 + 0.3 / v) - 1e-3 * v)
     mr_max = min(12 if nregs == 32 else 6, (nregs - nvec - 1) // nvec)
     if N is not None and N < VL:
         return Tile(MR=min(mr_max, M) if M is not None else mr_max, NR=N, VL=N)
@@ -181,10 +188,8 @@ def schedule_contraction(s: Schedule, out: str, mm: str, *, m_axis: AxisRef, n_a
                          host: dict, config: Optional[dict] = None) -> None:
     """Schedule reduce stage `mm` and its elementwise consumer `out` (which may be `mm` itself
     when the contraction is the kernel's output) as a register-blocked micro-kernel."""
-    if out == mm:  # no epilogue: accumulate in a local stage, the output copies it
-        mm = s.cache_write(mm, "local")
-    os_, ms = s[out], s[mm]
-    ost, mst = os_.stage, ms.stage
+    # check everything before the first primitive, so a refusal leaves `s` untouched
+    mst, ost = s[mm].stage, s[out].stage
     if not mst.is_reduction or len(mst.raxes) != 1 or mst.combiner != "+":
         raise ScheduleError(f"schedule_contraction: {mm} is not a sum over one axis")
     im = _axis_index(mst, m_axis)
@@ -194,12 +199,16 @@ def schedule_contraction(s: Schedule, out: str, mm: str, *, m_axis: AxisRef, n_a
     if len({im, jn, *bt}) != 2 + len(bt) or len(mst.axes) != 2 + len(bt) \
             or len(ost.axes) != len(mst.axes):
         raise ScheduleError(f"schedule_contraction: axes of {mm} are not batch..., m, n")
-    # the epilogue must read mm at its own indices (elementwise)
-    ovars = [a.var for a in ost.axes]
-    reads = [x for x in walk_expr(ost.body) if isinstance(x, TensorLoad)
-             and x.tensor is mst.outputs[0]]
-    if not reads or any(list(x.indices) != ovars for x in reads):
-        raise ScheduleError(f"schedule_contraction: {out} does not read {mm} elementwise")
+    if out != mm:  # the epilogue must read mm at its own indices (elementwise)
+        ovars = [a.var for a in ost.axes]
+        reads = [x for x in walk_expr(ost.body) if isinstance(x, TensorLoad)
+                 and x.tensor is mst.outputs[0]]
+        if not reads or any(list(x.indices) != ovars for x in reads):
+            raise ScheduleError(f"schedule_contraction: {out} does not read {mm} elementwise")
+    else:  # no epilogue: accumulate in a local stage, the output copies it
+        mm = s.cache_write(mm, "local")
+    os_, ms = s[out], s[mm]
+    ost, mst = os_.stage, ms.stage
 
     iv, jv, kv = mst.axes[im].var, mst.axes[jn].var, mst.raxes[kk].var
     acc = mst.outputs[0].dtype
@@ -254,7 +263,16 @@ def schedule_contraction(s: Schedule, out: str, mm: str, *, m_axis: AxisRef, n_a
     mi, mj = mname[im], mname[jn]
     mk = mname[len(mst.axes) + kk]
     jvo, jvi = s.split(mm, mj, VL)
-    s.reorder(mm, *mb, mk, mi, jvo, jvi)
+    # k unrolled by 4 (when it divides K): fewer loop branches, and the out-of-order core
+    # overlaps the B loads of the next steps with this step's FMAs (+2..10% at large K)
+    KU = cfg.get("KU", next((u for u in (4, 2) if K is not None and K >= 4 * u
+                             and K % u == 0), 1))
+    if KU > 1 and K is not None and K % KU == 0:
+        mk, mku = s.split(mm, mk, KU)
+        s.reorder(mm, *mb, mk, mku, mi, jvo, jvi)
+        s.unroll(mm, mku)
+    else:
+        s.reorder(mm, *mb, mk, mi, jvo, jvi)
     for b in mb:
         s.unroll(mm, b)
     s.unroll(mm, mi)
@@ -264,11 +282,13 @@ def schedule_contraction(s: Schedule, out: str, mm: str, *, m_axis: AxisRef, n_a
     else:
         s.unroll(mm, jvi)
 
-    # the epilogue: rows unrolled, vectors of NR
+    # the epilogue: rows and vectors unrolled too, so that every access to the tile has a
+    # constant index and LLVM turns the whole tile into registers (SROA), never memory
     eo, ei = s.split(out, ji, VL)
     if VL > 1:
         s.vectorize(out, ei)
     s.unroll(out, eo)
+    s.unroll(out, ii)
 
 
 def _transpose_b(s: Schedule, mm: str, b_loads: list, jv: Var) -> Optional[str]:
