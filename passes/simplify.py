@@ -267,11 +267,57 @@ def cast_chain(op: Op, rw: Rewriter) -> Optional[Value]:  # cast(cast(x, a), b) 
     return rw.op("cast", x, **op.attrs)  # type: ignore[return-value]
 
 
+def unflatten_contraction(op: Op, rw: Rewriter) -> Optional[Value]:
+    """reshape(gemm/linear/matmul(reshape(x: [*lead, K] -> [M, K]), w, ...) -> [*lead, N])
+    -> the contraction on x itself (what frontends emit for a Linear on 3-D input); the
+    kernel then indexes the output directly instead of through two reshapes."""
+    if op.name not in RESHAPES:
+        return None
+    mm = producer(op.operands[0], "gemm", "linear", "matmul")
+    if mm is None or rw.num_users(mm.results[0]) != 1:
+        return None
+    flat = producer(mm.operands[0], *RESHAPES)
+    if flat is None:
+        return None
+    x = flat.operands[0]
+    xs, ys, fs = x.type.shape, op.result.type.shape, flat.result.type.shape
+    if any(not isinstance(d, int) for d in (*xs, *ys, *fs)) or len(fs) != 2 or len(xs) < 2:
+        return None
+    lead = list(xs[:-1])
+    if fs[1] != xs[-1] or fs[0] != int(np.prod(lead)) or list(ys[:-1]) != lead:
+        return None
+    if mm.name == "linear":
+        return rw.op("linear", x, *mm.operands[1:])  # type: ignore[return-value]
+    b = mm.operands[1]
+    if mm.name == "matmul":
+        if b.type.rank != 2:
+            return None
+        return rw.op("matmul", x, b)  # type: ignore[return-value]
+    a = mm.attrs
+    if a.get("trans_a"):
+        return None
+    if a.get("trans_b"):
+        b = rw.op("transpose", b, perm=[1, 0])
+    y = rw.op("matmul", x, b)
+    if a.get("alpha", 1.0) != 1.0:
+        y = rw.op("mul", y, rw.constant(np.asarray(a["alpha"], y.dtype.np_dtype), "alpha"))
+    if len(mm.operands) > 2:
+        c = mm.operands[2]
+        if c.type.rank == 2 and c.type.shape[0] != 1:
+            c = reshape_to(rw, c, TensorType(tuple(lead) + (c.type.shape[1],), c.type.dtype))
+            if c is None:
+                return None
+        if a.get("beta", 1.0) != 1.0:
+            c = rw.op("mul", c, rw.constant(np.asarray(a["beta"], c.dtype.np_dtype), "beta"))
+        y = rw.op("add", y, c)
+    return y if y.type == op.result.type else None  # type: ignore[union-attr]
+
+
 RULES: Sequence[Rule] = (
     mul_by_one, add_zero, sub_zero, div_by_one, sub_self, double_neg,
     identity_op, reshape_noop, reshape_chain, transpose_noop, transpose_chain,
     broadcast_noop, drop_broadcast_operand, slice_everything, concat_single,
-    cast_noop, cast_chain,
+    cast_noop, cast_chain, unflatten_contraction,
 )
 
 

@@ -78,7 +78,7 @@ def default_schedule(s: Schedule, group: Any, safe: bool = False) -> None:
         ss = s[t.stage.name]
         if ss.stage.extern is not None:
             continue
-        prods = [p for p in _producers(s, ss) if p.name not in done]
+        prods = [p for p in _producers(s, ss) if p.name not in done and not _scheduled(p)]
         # a producer read by another output or an extern stays a root stage
         attachable = [p for p in prods if p.stage.extern is None and all(
             r is ss or r in prods for r in readers.get(p.name, []))]
@@ -118,10 +118,12 @@ def _schedule_shared(s: Schedule, p: StageSchedule, group: Any, safe: bool) -> N
         if schedule_contraction is not None:
             info = next(c for c in group.ctx.contractions if c["stage"] == p.name)
             from codegen.llvm.jit import host
+            b_name = _b_placeholder(info)
             schedule_contraction(s, p.name, p.name, m_axis=info["batch"],
                                  n_axis=info["batch"] + 1, k_axis=0,
                                  batch_axes=list(range(info["batch"])),
-                                 b_is_constant=True, host=host())
+                                 b_is_constant=b_name is not None
+                                 and b_name in group.ctx.constant_inputs, host=host())
             return
     _schedule_root(s, p, [])
 
@@ -288,8 +290,8 @@ def _schedule_contraction(s: Schedule, out: StageSchedule, mm: StageSchedule, gr
                 s, out.name, mm.name,
                 m_axis=info["batch"], n_axis=info["batch"] + 1, k_axis=0,
                 batch_axes=list(range(info["batch"])),
-                b_is_constant=b_name is not None and b_name in group.ctx.constant_inputs
-                and info["b_kn"], host=host())
+                b_is_constant=b_name is not None and b_name in group.ctx.constant_inputs,
+                host=host())
             return True
         except TypeError:
             pass
@@ -297,7 +299,15 @@ def _schedule_contraction(s: Schedule, out: StageSchedule, mm: StageSchedule, gr
 
 
 def _b_placeholder(info: dict) -> Optional[str]:
-    return None
+    """The kernel input that the contraction's B operand reads (None if B is computed or reads
+    several inputs): the schedule packs it when it is a weight."""
+    b = info["b"]
+    probe = b.at(*[Var(f"_probe{k}") for k in range(b.ndim)])
+    found = {id(x.tensor): x.tensor for x in walk_expr(probe) if isinstance(x, TensorLoad)}
+    if len(found) != 1:
+        return None
+    t = next(iter(found.values()))
+    return t.name if t.stage is None else None
 
 
 def _simple_contraction(s: Schedule, out: StageSchedule, mm: StageSchedule, info: dict) -> bool:
