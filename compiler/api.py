@@ -27,7 +27,7 @@ TARGETS: dict[str, Optional[str]] = {
     "tpu": "codegen.xla:build",
     "cuda": None,
 }
-DEFAULT_TARGET = "interpreter"
+DEFAULT_TARGET = "llvm"
 
 
 class CompileError(ValueError):

@@ -394,3 +394,29 @@ def test_random_pattern_chains_keep_their_bits(case):
     got = ir.interpret(m, x)
     assert all(identical(a, b) for a, b in zip(got, want)), ir.print_module(m)
     assert not Simplify().run(m)
+
+
+def test_contraction_between_reshapes_works_on_the_unflattened_operand():
+    # what torch.export gives for a Linear (addmm) or Conv1D on [batch, seq, K] input
+    before = """\
+module @m {
+  func @main(%x: f32[2,3,4], %w: f32[4,5], %b: f32[5], %v: f32[5,4]) -> (f32[2,3,5], f32[2,3,5]) {
+    %0 = reshape(%x) {shape = [6, 4]} : f32[6,4]
+    %1 = gemm(%0, %w, %b) : f32[6,5]
+    %2 = reshape(%1) {shape = [2, 3, 5]} : f32[2,3,5]
+    %3 = linear(%0, %v, %b) : f32[6,5]
+    %4 = reshape(%3) {shape = [2, 3, 5]} : f32[2,3,5]
+    return %2, %4
+  }
+}
+"""
+    m = ir.parse(before)
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal(a.type.shape).astype(np.float32) for a in m.main.args]
+    want = ir.interpret(m, *args)
+    Simplify().run(m)
+    text = ir.print_module(m)
+    assert "gemm" not in text and "reshape" not in text, text
+    assert "matmul(%x, %w)" in text and "linear(%x, %v, %b)" in text, text
+    for g, w in zip(ir.interpret(m, *args), want):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6)
