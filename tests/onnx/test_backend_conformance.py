@@ -3,7 +3,6 @@ default target (llvm: native code for this CPU): the pass rate must stay at or a
 `python -m tests.onnx.backend_suite` prints the failures grouped by cause."""
 from __future__ import annotations
 
-
 import pytest
 
 from tests.onnx.backend_suite import report, run_suite
