@@ -283,9 +283,14 @@ def unflatten_contraction(op: Op, rw: Rewriter) -> Optional[Value]:
     xs, ys, fs = x.type.shape, op.result.type.shape, flat.result.type.shape
     if any(not isinstance(d, int) for d in (*xs, *ys, *fs)) or len(fs) != 2 or len(xs) < 2:
         return None
-    lead = list(xs[:-1])
-    if fs[1] != xs[-1] or fs[0] != int(np.prod(lead)) or list(ys[:-1]) != lead:
+    lead = list(ys[:-1])
+    if list(xs[:len(lead)]) != lead or fs[0] != int(np.prod(lead)) or \
+            fs[1] != int(np.prod(xs[len(lead):])) or len(xs) == len(lead):
         return None
+    if len(xs) > len(lead) + 1:  # merge the trailing dims into K: [*lead, K]
+        x = reshape_to(rw, x, TensorType(tuple(lead) + (fs[1],), x.type.dtype))
+        if x is None:
+            return None
     if mm.name == "linear":
         return rw.op("linear", x, *mm.operands[1:])  # type: ignore[return-value]
     b = mm.operands[1]

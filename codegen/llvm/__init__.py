@@ -9,4 +9,4 @@ def build(module: Any, target: str = "llvm", *, dump_dir: Optional[str] = None) 
     from compiler.runtime import LLVMModule
     from .program import build_artifact
     manifest, obj, hit = build_artifact(module, dump_dir=dump_dir)
-    return LLVMModule(manifest, obj, module.constants, cache_hit=hit)
+    return LLVMModule(manifest, obj, module.constants, cache_hit=hit, module=module)

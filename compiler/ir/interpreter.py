@@ -138,13 +138,17 @@ def fold(module: Module, op: Op, args: Sequence[Optional[np.ndarray]],
          max_elements: int) -> Optional[list[np.ndarray]]:
     """op's results computed from known operand values, or None when it is not foldable: an
     operand is unknown, the op is impure or a constant, a result has symbolic dims or more than
-    max_elements elements, the results would take much more memory than the operands (a
+    max_elements elements (except a transpose or reshape: it only reorders the same bytes, and
+    folding it spares a run-time copy of a weight, like a tied embedding's transpose), the
+    results would take much more memory than the operands (a
     dequantize of int8 weights or a broadcast stays an op: folding it would inflate the
     weights), or the reference fails (the op then fails at run time instead, as it would
     without folding). Frontends and the fold-constants pass share this rule."""
     if op.name == "constant" or not op.opdef.has("pure") or any(a is None for a in args):
         return None
-    if not all(r.type.is_static and r.type.num_elements() <= max_elements for r in op.results):
+    reorder = op.name in ("transpose", "reshape", "squeeze", "unsqueeze", "flatten")
+    if not all(r.type.is_static and (reorder or r.type.num_elements() <= max_elements)
+               for r in op.results):
         return None
     out_bytes = sum(r.type.num_elements() * r.dtype.np_dtype.itemsize for r in op.results)
     if out_bytes > sum(a.nbytes for a in args) + FOLD_GROWTH_SLACK:  # type: ignore[union-attr]

@@ -34,8 +34,9 @@ class LLVMModule:
     target = "llvm"
 
     def __init__(self, manifest: dict, obj: bytes, constants: dict[str, np.ndarray],
-                 cache_hit: bool = False) -> None:
+                 cache_hit: bool = False, module: Any = None) -> None:
         from codegen.llvm import jit
+        self.module = module  # the optimized graph IR it was built from (None when loaded)
         self.manifest = manifest
         self.object_code = obj
         self.cache_hit = cache_hit
@@ -84,7 +85,7 @@ class LLVMModule:
         dims: dict[str, int] = {}
         out = []
         for k, (x, spec, npd) in enumerate(zip(arrays, self.inputs, self._input_dtypes)):
-            name = spec.get("name") or f"#{k}"
+            name = "%" + spec["name"] if spec.get("name") else f"#{k}"
             a = _as_array(x)
             if a.dtype != npd:
                 raise InputError(f"input {k} ({name}): expected dtype {spec['dtype']}, got "

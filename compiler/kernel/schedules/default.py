@@ -83,13 +83,22 @@ def default_schedule(s: Schedule, group: Any, safe: bool = False) -> None:
         attachable = [p for p in prods if p.stage.extern is None and all(
             r is ss or r in prods for r in readers.get(p.name, []))]
         mm = [p for p in attachable if p.name in contraction_stages]
-        if mm and _direct(ss, mm[0]) and _schedule_contraction(s, ss, mm[0], group, safe):
+        if mm and _direct(ss, mm[0]) and _elementwise_reader(ss, mm[0]) and \
+                _schedule_contraction(s, ss, mm[0], group, safe):
             done.update(p.name for p in prods)
             rest = [p for p in attachable if p is not mm[0]]
             for p in rest:
                 if p.attach is None and not p.relations:  # not done by the contraction's
                     _schedule_root(s, p, [])
             continue
+        if mm and not safe:
+            # the output transposes or reshapes the product: compute the product once as its
+            # own micro-kernel stage, then the output reads it
+            try:
+                _schedule_shared(s, mm[0], group, safe)
+                attachable = [p for p in attachable if p is not mm[0] and not _scheduled(p)]
+            except ScheduleError:
+                raise
         _schedule_root(s, ss, attachable)
         for p in prods:  # producers shared with other outputs: root stages of their own
             if p not in attachable and p.name not in done and p.stage.extern is None:
@@ -99,6 +108,15 @@ def default_schedule(s: Schedule, group: Any, safe: bool = False) -> None:
         if ss.attach is None and ss.stage.extern is None and ss.name not in done \
                 and ss.stage.outputs[0] not in s.outputs and not _scheduled(ss):
             _schedule_root(s, ss, [])
+
+
+def _elementwise_reader(out: StageSchedule, mm: StageSchedule) -> bool:
+    """`out` reads `mm` only at its own indices (an epilogue)."""
+    ovars = [a.var for a in out.stage.axes]
+    reads = [x for x in walk_expr(out.stage.body)
+             if isinstance(x, TensorLoad) and x.tensor is mm.stage.outputs[0]]
+    return bool(reads) and len(ovars) == len(mm.stage.axes) and all(
+        list(x.indices) == ovars for x in reads)
 
 
 def _scheduled(ss: StageSchedule) -> bool:
