@@ -60,8 +60,11 @@ def new_target_machine() -> "llvm.TargetMachine":
     _init()
     h = host()
     target = llvm.Target.from_triple(h["triple"])
+    # the large code model: MCJIT maps an object's code and data sections separately, and in a
+    # big process (torch, jax, many modules) they can land more than 2 GB apart, which the
+    # small model's 32-bit PC-relative references cannot reach (LLVM aborts on it)
     return target.create_target_machine(cpu=h["cpu"], features=h["features"], opt=3,
-                                        reloc="pic", codemodel="default")
+                                        reloc="pic", codemodel="large")
 
 
 def optimize(mod: "llvm.ModuleRef") -> None:
