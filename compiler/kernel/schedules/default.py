@@ -94,11 +94,8 @@ def default_schedule(s: Schedule, group: Any, safe: bool = False) -> None:
         if mm and not safe:
             # the output transposes or reshapes the product: compute the product once as its
             # own micro-kernel stage, then the output reads it
-            try:
-                _schedule_shared(s, mm[0], group, safe)
-                attachable = [p for p in attachable if p is not mm[0] and not _scheduled(p)]
-            except ScheduleError:
-                raise
+            _schedule_shared(s, mm[0], group, safe)
+            attachable = [p for p in attachable if p is not mm[0] and not _scheduled(p)]
         _schedule_root(s, ss, attachable)
         for p in prods:  # producers shared with other outputs: root stages of their own
             if p not in attachable and p.name not in done and p.stage.extern is None:
@@ -197,24 +194,15 @@ def _schedule_root(s: Schedule, ss: StageSchedule, attachable: list[StageSchedul
     for p in attachable:
         if outer is not None:
             try:
-                s.set_scope(p.name, "local" if _small_region(p) else "global")
+                # a region that turns out symbolic-sized makes the build raise, and the group
+                # falls back to the simpler schedule levels (LoweredGroup.build)
+                s.set_scope(p.name, "local")
                 s.compute_at(p.name, ss.name, attach)
             except ScheduleError:
                 pass
         _schedule_reduction(s, p, vector_lanes(p.stage.outputs[0].dtype.np_dtype.itemsize
                                                if not p.stage.outputs[0].dtype.is_bool else 1),
                             parallel=p.attach is None)
-
-
-def _small_region(p: StageSchedule) -> bool:
-    """Local (stack) storage for a producer whose dims are constant and not too large."""
-    total = 1
-    for a in p.stage.axes:
-        e = _ext(a.extent)
-        if e is None:
-            return False
-        total *= e
-    return total * 4 <= 256 * 1024 or True
 
 
 def _schedule_reduction(s: Schedule, ss: StageSchedule, lanes: int, parallel: bool) -> None:
@@ -303,16 +291,13 @@ def _schedule_contraction(s: Schedule, out: StageSchedule, mm: StageSchedule, gr
     from codegen.llvm.jit import host
     if schedule_contraction is not None:
         b_name = _b_placeholder(info)
-        try:
-            schedule_contraction(
-                s, out.name, mm.name,
-                m_axis=info["batch"], n_axis=info["batch"] + 1, k_axis=0,
-                batch_axes=list(range(info["batch"])),
-                b_is_constant=b_name is not None and b_name in group.ctx.constant_inputs,
-                host=host())
-            return True
-        except TypeError:
-            pass
+        schedule_contraction(
+            s, out.name, mm.name,
+            m_axis=info["batch"], n_axis=info["batch"] + 1, k_axis=0,
+            batch_axes=list(range(info["batch"])),
+            b_is_constant=b_name is not None and b_name in group.ctx.constant_inputs,
+            host=host())
+        return True
     return _simple_contraction(s, out, mm, info)
 
 
