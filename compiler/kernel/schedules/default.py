@@ -98,7 +98,8 @@ def default_schedule(s: Schedule, group: Any, safe: bool = False) -> None:
             attachable = [p for p in attachable if p is not mm[0] and not _scheduled(p)]
         _schedule_root(s, ss, attachable)
         for p in prods:  # producers shared with other outputs: root stages of their own
-            if p not in attachable and p.name not in done and p.stage.extern is None:
+            if p not in attachable and p.name not in done and p.stage.extern is None \
+                    and not _scheduled(p):
                 _schedule_shared(s, p, group, safe)
         done.update(p.name for p in prods)
     for ss in list(s.order):
