@@ -177,6 +177,8 @@ class LLVMModule:
         return sorted(rows, key=lambda r: -r["ms"])
 
     def _prepare(self, arrays: list, dims: dict) -> tuple:
+        """The slot pointers, dim values, fresh output arrays, and the arena (kept alive by the
+        caller while native code runs)."""
         offsets, arena_size, _ = self.plan(dims)
         arena = np.empty(arena_size + ALIGN, np.uint8)
         base = arena.ctypes.data
@@ -202,27 +204,7 @@ class LLVMModule:
 
     def __call__(self, *inputs: Any) -> list[np.ndarray]:
         arrays, dims = self._check(inputs)
-        offsets, arena_size, _ = self.plan(dims)
-        arena = np.empty(arena_size + ALIGN, np.uint8)
-        base = arena.ctypes.data
-        base += (-base) % ALIGN
-        ptrs = np.zeros(len(self.slots), np.uint64)
-        outs: list[Optional[np.ndarray]] = [None] * len(self.outputs)
-        keep = []
-        for sid, s in enumerate(self.slots):
-            kind = s["kind"]
-            if kind == "input":
-                ptrs[sid] = arrays[s["index"]].ctypes.data
-            elif kind in ("const", "packed"):
-                ptrs[sid] = self._constants[sid].ctypes.data
-            elif kind == "temp":
-                ptrs[sid] = base + offsets[sid]
-            elif kind == "output":
-                a = np.empty(self._shape(s, dims), _np_dtype(s["dtype"]))
-                outs[s["index"]] = a
-                keep.append(a)
-                ptrs[sid] = a.ctypes.data if a.size else base
-        dvals = np.array([dims[d] for d in self.dim_names] or [0], np.int64)
+        ptrs, dvals, outs, keep, arena = self._prepare(arrays, dims)
         self._entry(ptrs.ctypes.data, dvals.ctypes.data)
         result = []
         for k, o in enumerate(self.outputs):
